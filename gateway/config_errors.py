@@ -1,0 +1,19 @@
+"""The one exception every configuration loader raises for a bad file.
+
+It is a `ValueError` so callers that only care about "bad input" can catch that,
+and its message always starts with the file name so a failed start-up points
+straight at the line to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable or malformed."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem

@@ -1,0 +1,1 @@
+"""Hand-written runtime of the OpenAI-compatible gateway (never generated)."""

@@ -1,0 +1,1 @@
+"""Spec-to-code generator: pinned SDK types + support matrix -> generated/."""

@@ -1,0 +1,260 @@
+"""Emit one validator module per endpoint: msgspec Structs + the error-path schema."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+from gateway import schema as s
+from gateway.wording import number_text
+from generator import ir
+from generator.errors import GeneratorError
+from generator.matrix import Endpoint
+from generator.schema_build import SchemaBuilder, constrain, msgspec_expressible
+
+_PY_SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
+
+
+@dataclasses.dataclass(frozen=True)
+class StructField:
+    name: str
+    annotation: str
+    required: bool
+    comment: str
+
+
+@dataclasses.dataclass(frozen=True)
+class StructDef:
+    """One msgspec Struct of the fast path, with where it comes from."""
+
+    class_name: str
+    sdk_path: str
+    tag_field: str | None
+    tag: str | None
+    fields: tuple[StructField, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaField:
+    name: str
+    expression: str
+    required: bool
+    comment: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaDef:
+    """One Object node of the error path, as a module-level constant."""
+
+    constant: str
+    name: str
+    tag_field: str | None
+    fields: tuple[SchemaField, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidatorModule:
+    endpoint: str
+    method: str
+    path: str
+    module_name: str
+    request_class: str
+    structs: tuple[StructDef, ...]
+    schemas: tuple[SchemaDef, ...]
+    residual: tuple[str, ...]
+
+
+def module_name(endpoint_key: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", endpoint_key.lower())
+
+
+def class_name(object_name: str) -> str:
+    """A Python identifier for an IR object name (`mod.sub.Name` -> `SubName`)."""
+    if "." not in object_name:
+        return object_name
+    *modules, leaf = object_name.split(".")
+    return "".join(part.title() for part in modules[-1].split("_")) + leaf
+
+
+def build_module(surface: ir.Surface, endpoint: Endpoint) -> ValidatorModule:
+    root = surface.root(endpoint.key)
+    builder = SchemaBuilder(surface)
+    top: list[tuple[ir.Field, s.Node, bool]] = []
+    for f in root.fields:
+        if f.name in endpoint.validated:
+            node = constrain(builder.node(f.type, f.name), endpoint.validated[f.name])
+            top.append((f, node, not msgspec_expressible(node)))
+    for obj in builder.objects.values():
+        _require_expressible(obj)
+    ordered = _dependency_order(builder.objects, [node for _, node, _ in top])
+    root_struct = _root_struct(root, endpoint.key, top)
+    root_schema = _root_schema(root, endpoint.key, top)
+    return ValidatorModule(
+        endpoint=endpoint.key,
+        method=endpoint.method,
+        path=endpoint.paths[0],
+        module_name=module_name(endpoint.key),
+        request_class=class_name(root.name),
+        structs=(*(_struct(builder.sdk_objects[o.name], o) for o in ordered), root_struct),
+        schemas=(*(_schema(builder.sdk_objects[o.name], o) for o in ordered), root_schema),
+        residual=tuple(f.name for f, _, residual in top if residual),
+    )
+
+
+def _require_expressible(obj: s.Object) -> None:
+    for field in obj.fields:
+        if not msgspec_expressible(field.type):
+            raise GeneratorError(f"{obj.name}.{field.name}: a nested union msgspec cannot decode")
+
+
+def _dependency_order(objects: dict[str, s.Object], roots: list[s.Node]) -> list[s.Object]:
+    """Objects after the objects they refer to (the SDK types have no cycles)."""
+    ordered: dict[str, s.Object] = {}
+
+    def visit(node: s.Node) -> None:
+        for child in _children(node):
+            visit(child)
+        if isinstance(node, s.Object) and node.name not in ordered:
+            ordered[node.name] = node
+
+    for node in roots:
+        visit(node)
+    return list(ordered.values())
+
+
+def _children(node: s.Node) -> tuple[s.Node, ...]:
+    if isinstance(node, s.Object):
+        return tuple(f.type for f in node.fields)
+    if isinstance(node, s.Array):
+        return (node.items,)
+    if isinstance(node, s.Map):
+        return (node.values,)
+    if isinstance(node, s.OneOf):
+        return node.options
+    return ()
+
+
+def _struct(definition: ir.ObjectDef, node: s.Object) -> StructDef:
+    fields = tuple(
+        StructField(f.name, field_annotation(t.type, t.required), t.required, _comment(f))
+        for f, t in zip(definition.fields, node.fields, strict=True)
+        if f.name != node.tag_field
+    )
+    tag = node.tag if node.tag_field else None
+    return StructDef(class_name(node.name), definition.sdk_path, node.tag_field,
+                     str(tag) if tag is not None else None, fields)
+
+
+def _schema(definition: ir.ObjectDef, node: s.Object) -> SchemaDef:
+    fields = tuple(
+        SchemaField(f.name, expression(t.type), t.required, _comment(f))
+        for f, t in zip(definition.fields, node.fields, strict=True)
+    )
+    return SchemaDef(schema_constant(node.name), node.name, node.tag_field, fields)
+
+
+def _root_struct(root: ir.ObjectDef, key: str, top: list[tuple[ir.Field, s.Node, bool]]) -> StructDef:
+    fields = tuple(
+        StructField(
+            f.name,
+            "Any" if residual else field_annotation(node, f.required),
+            f.required,
+            _comment(f, key),
+        )
+        for f, node, residual in top
+    )
+    return StructDef(class_name(root.name), root.sdk_path, None, None, fields)
+
+
+def _root_schema(root: ir.ObjectDef, key: str, top: list[tuple[ir.Field, s.Node, bool]]) -> SchemaDef:
+    fields = tuple(
+        SchemaField(f.name, expression(node), f.required, _comment(f, key)) for f, node, _ in top
+    )
+    return SchemaDef("SCHEMA", root.name, None, fields)
+
+
+def _comment(field: ir.Field, matrix_key: str | None = None) -> str:
+    where = f"matrix {matrix_key}.{field.name} · " if matrix_key else ""
+    return f"{where}{field.sdk_path}: {field.annotation}"
+
+
+def schema_constant(object_name: str) -> str:
+    return f"SCHEMA_{class_name(object_name)}"
+
+
+def _literal(value: object) -> str:
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def _meta(**bounds: float | None) -> str:
+    given = [f"{k}={number_text(v)}" for k, v in bounds.items() if v is not None]
+    return f"Meta({', '.join(given)})" if given else ""
+
+
+def _annotated(base: str, meta: str) -> str:
+    return f"Annotated[{base}, {meta}]" if meta else base
+
+
+def field_annotation(node: s.Node, required: bool) -> str:
+    """A Struct field's annotation: `UnsetType` marks an optional field, `None` goes last."""
+    options = node.options if isinstance(node, s.OneOf) else (node,)
+    present = [annotation(o) for o in options if not isinstance(o, s.Null)]
+    unset = [] if required else ["UnsetType"]
+    null = ["None"] if any(isinstance(o, s.Null) for o in options) else []
+    return " | ".join(present + unset + null)
+
+
+def _tuple(items: list[str]) -> str:
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def annotation(node: s.Node) -> str:
+    """The msgspec type annotation of a node, constraints as `Meta`."""
+    if isinstance(node, s.Scalar):
+        meta = _meta(ge=node.minimum, le=node.maximum, max_length=node.max_length)
+        return _annotated(_PY_SCALARS[node.kind], meta)
+    if isinstance(node, s.Null):
+        return "None"
+    if isinstance(node, s.AnyJson):
+        return "Any"
+    if isinstance(node, s.Enum):
+        return f"Literal[{', '.join(_literal(v) for v in node.values)}]"
+    if isinstance(node, s.Array):
+        meta = _meta(min_length=node.min_items, max_length=node.max_items)
+        return _annotated(f"list[{annotation(node.items)}]", meta)
+    if isinstance(node, s.Map):
+        key = _annotated("str", _meta(max_length=node.key_max_length))
+        meta = _meta(max_length=node.max_properties)
+        return _annotated(f"dict[{key}, {annotation(node.values)}]", meta)
+    if isinstance(node, s.Object):
+        return class_name(node.name)
+    return " | ".join(annotation(o) for o in node.options)
+
+
+def _keywords(**values: object) -> str:
+    return "".join(f", {k}={_literal(v)}" for k, v in values.items() if v is not None)
+
+
+def expression(node: s.Node) -> str:
+    """The Python expression that rebuilds a node in the generated module."""
+    if isinstance(node, s.Scalar):
+        bounds = {"minimum": node.minimum, "maximum": node.maximum}
+        text = {k: number_text(v) for k, v in bounds.items() if v is not None}
+        extra = "".join(f", {k}={v}" for k, v in text.items()) + _keywords(max_length=node.max_length)
+        return f's.Scalar("{node.kind}"{extra})'
+    if isinstance(node, s.Null):
+        return "s.Null()"
+    if isinstance(node, s.AnyJson):
+        return "s.AnyJson()"
+    if isinstance(node, s.Enum):
+        return f"s.Enum({_tuple([_literal(v) for v in node.values])})"
+    if isinstance(node, s.Array):
+        limits = _keywords(min_items=node.min_items, max_items=node.max_items)
+        return f"s.Array({expression(node.items)}{limits})"
+    if isinstance(node, s.Map):
+        limits = _keywords(max_properties=node.max_properties, key_max_length=node.key_max_length)
+        return f"s.Map({expression(node.values)}{limits})"
+    if isinstance(node, s.Object):
+        return schema_constant(node.name)
+    return f"s.OneOf({_tuple([expression(o) for o in node.options])})"

@@ -1,0 +1,51 @@
+"""Jinja rendering and formatting of generated files: deterministic bytes."""
+
+from __future__ import annotations
+
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from generator.errors import GeneratorError
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@cache
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # Python and Markdown, not HTML  # noqa: S701
+    )
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def format_python(source: str, filename: str) -> str:
+    """`ruff format` then `ruff check --fix` the text, so generated code is lint-clean."""
+    where = f"generated/{filename}"  # so pyproject's per-file settings for generated/ apply
+    formatted = _ruff(["format", "--stdin-filename", where, "-"], source)
+    return _ruff(["check", "--fix", "--quiet", "--stdin-filename", where, "-"], formatted)
+
+
+def _ruff(arguments: list[str], source: str) -> str:
+    result = subprocess.run(
+        ["ruff", *arguments],
+        input=source,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=TEMPLATES.parent,
+    )
+    if result.returncode != 0:
+        raise GeneratorError(f"ruff {arguments[0]} refused generated code:\n{result.stderr}{result.stdout}")
+    return result.stdout

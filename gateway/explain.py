@@ -139,8 +139,8 @@ def _one_of(value: Any, node: OneOf, path: str) -> Problem | None:
     problems = [check(value, option, path) for option in candidates]
     if any(problem is None for problem in problems):
         return None
-    if len(candidates) == 1:
-        return problems[0]
+    if len(set(problems)) == 1:
+        return problems[0]  # every branch of this kind fails the same way: say that
     return Problem(path, wording.wrong_type(path, wording.expected(node), value))
 
 

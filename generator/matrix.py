@@ -71,6 +71,7 @@ class Endpoint(_Strict):
     supported: bool
     notes: str
     request: RequestSource | None = None
+    handler: Literal["models"] | None = None  # a run-time handler other than forwarding
     validated: dict[str, Constraints] = {}
     rows: tuple[Row, ...] = ()
 

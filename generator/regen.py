@@ -11,7 +11,8 @@ from pathlib import Path
 
 from generator import ir
 from generator.crosscheck import crosscheck
-from generator.emit_validators import build_module
+from generator.emit_routes import route_groups, rule_sets
+from generator.emit_validators import build_module, module_name
 from generator.errors import GeneratorError
 from generator.matrix import Matrix, load_matrix
 from generator.render import format_python, render
@@ -84,7 +85,18 @@ def _package_files(inputs: Inputs) -> dict[str, str]:
     }
 
 
-EMITTERS: tuple[Emitter, ...] = (_package_files, _surface_files, _validator_files)
+def _route_files(inputs: Inputs) -> dict[str, str]:
+    text = render(
+        "routes.py.j2",
+        header=PY_HEADER,
+        endpoints=route_groups(inputs.matrix),
+        rule_sets=rule_sets(inputs.matrix),
+        validator_modules=[module_name(e.key) for e in inputs.matrix.request_endpoints],
+    )
+    return {"routes.py": format_python(text, "routes.py")}
+
+
+EMITTERS: tuple[Emitter, ...] = (_package_files, _surface_files, _validator_files, _route_files)
 
 
 def build(inputs: Inputs) -> dict[str, str]:

@@ -16,7 +16,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 @cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -24,6 +24,21 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,  # Python and Markdown, not HTML  # noqa: S701
     )
+    env.filters["pyrepr"] = _pyrepr
+    env.filters["pytuple"] = _pytuple
+    return env
+
+
+def _pyrepr(value: Any) -> str:
+    """A Python literal for a template: pydantic/tuple values as plain literals."""
+    if isinstance(value, tuple | list):
+        return _pytuple(value)
+    return repr(value)
+
+
+def _pytuple(values: Any) -> str:
+    items = [repr(v) for v in values]
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
 def render(template: str, **context: Any) -> str:

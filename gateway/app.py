@@ -1,0 +1,140 @@
+"""The deployed Starlette app: generated routes around the hand-written handlers.
+
+`create_app(config_path)` loads and checks the configuration (a bad one stops
+start-up with a clear message), then mounts `generated.routes.build_routes`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.auth import KeyStore
+from gateway.catalog import IndexedCatalog, load_catalog
+from gateway.config import Config, config_path, load_config
+from gateway.errors import ApiError
+from gateway.handlers import Gateway
+from gateway.health import HealthMonitor
+from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.upstream import Upstream
+
+log = logging.getLogger("gateway")
+DOCS_PATH = "/docs/compatibility"
+
+
+def create_app(path: Path | None = None) -> Starlette:
+    path = path or config_path()
+    config = load_config(path)
+    base = path.parent
+    catalog = load_catalog(config.path(config.catalog, base))
+    keys = KeyStore.from_file(
+        config.path(config.keys, base),
+        config.limits.requests_per_minute,
+        config.limits.tokens_per_minute,
+    )
+    return build_app(config, catalog, keys)
+
+
+def _limiter(config: Config) -> RateLimiter:
+    if config.redis_url:
+        return RedisRateLimiter(config.redis_url)
+    return MemoryRateLimiter()
+
+
+def build_app(config: Config, catalog: IndexedCatalog, keys: KeyStore) -> Starlette:
+    from generated.routes import build_routes  # generated code imports gateway.handlers
+
+    upstream = Upstream(config.timeouts.connect_s, config.timeouts.upstream_s)
+    engines = {name: e.base_url.rstrip("/") for name, e in catalog.catalog.engines.items()}
+    health = HealthMonitor(upstream, engines, config.timeouts.health_interval_s)
+    gateway = Gateway(catalog, keys, _limiter(config), upstream, health)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await upstream.start()
+        await health.start()
+        try:
+            yield
+        finally:
+            await health.stop()
+            await gateway.limiter.close()
+            await upstream.close()
+
+    app = Starlette(
+        routes=build_routes(gateway),
+        lifespan=lifespan,
+        middleware=_cors(config),
+        exception_handlers={
+            ApiError: _api_error_handler(config),
+            HTTPException: _http_error_handler(config),
+            Exception: _crash_handler(config),
+        },
+    )
+    app.state.gateway = gateway
+    return app
+
+
+def _cors(config: Config) -> list[Middleware]:
+    """No browser origin by default: the API is for server-to-server calls."""
+    if not config.cors_allow_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=config.cors_allow_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "OpenAI-Organization", "OpenAI-Project"],
+            expose_headers=["Retry-After", "x-request-id"],
+        )
+    ]
+
+
+def doc_base(config: Config, request: Request) -> str:
+    return config.doc_base_url or f"{str(request.base_url).rstrip('/')}{DOCS_PATH}"
+
+
+def error_response(error: ApiError, config: Config, request: Request) -> Response:
+    return JSONResponse(error.envelope(doc_base(config, request)), error.status, headers=error.headers)
+
+
+def _api_error_handler(config: Config) -> Any:
+    async def handle(request: Request, error: Exception) -> Response:
+        assert isinstance(error, ApiError)
+        return error_response(error, config, request)
+
+    return handle
+
+
+def _http_error_handler(config: Config) -> Any:
+    """Unknown paths and wrong methods answer like api.openai.com: 404 Invalid URL."""
+
+    async def handle(request: Request, error: Exception) -> Response:
+        message = f"Invalid URL ({request.method} {request.url.path})"
+        return error_response(ApiError(404, message, anchor="endpoints"), config, request)
+
+    return handle
+
+
+def _crash_handler(config: Config) -> Any:
+    """A bug becomes a 500 in the envelope; the traceback goes to the log only."""
+
+    async def handle(request: Request, error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+        crash = ApiError(
+            500,
+            "The server had an error while processing your request. Sorry about that!",
+            type="server_error",
+        )
+        return error_response(crash, config, request)
+
+    return handle

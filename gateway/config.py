@@ -1,0 +1,129 @@
+"""The gateway's configuration: one YAML file, then environment overrides.
+
+A bad file or value stops start-up with the file name and what is wrong
+(`ConfigError`), never a traceback from deep inside the app.
+
+Environment overrides (each wins over the file):
+  GATEWAY_CONFIG            path of the YAML file (default: config/gateway.yaml)
+  GATEWAY_HOST, GATEWAY_PORT
+  GATEWAY_CATALOG, GATEWAY_KEYS      paths of the model catalog and keys files
+  GATEWAY_REDIS_URL         redis://host:port/db; unset or empty = in-memory limits
+  GATEWAY_CORS_ALLOW_ORIGINS  comma-separated browser origins (default: none)
+  GATEWAY_DOC_BASE_URL      where the compatibility page is published
+  GATEWAY_RPM, GATEWAY_TPM  default per-key limits
+  GATEWAY_UPSTREAM_TIMEOUT_S, GATEWAY_CONNECT_TIMEOUT_S, GATEWAY_HEALTH_INTERVAL_S
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from gateway.config_errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "config" / "gateway.yaml"
+
+
+class Limits(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    requests_per_minute: int = 600
+    tokens_per_minute: int = 1_000_000
+
+
+class Timeouts(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    connect_s: float = 2.0
+    upstream_s: float = 120.0
+    health_interval_s: float = 5.0
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    catalog: str
+    keys: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    redis_url: str | None = None
+    cors_allow_origins: list[str] = []
+    doc_base_url: str | None = None
+    limits: Limits = Limits()
+    timeouts: Timeouts = Timeouts()
+
+    def path(self, relative: str, base: Path) -> Path:
+        candidate = Path(relative)
+        return candidate if candidate.is_absolute() else base / candidate
+
+
+_ENV: dict[str, tuple[str, ...]] = {
+    "GATEWAY_HOST": ("host",),
+    "GATEWAY_PORT": ("port",),
+    "GATEWAY_CATALOG": ("catalog",),
+    "GATEWAY_KEYS": ("keys",),
+    "GATEWAY_REDIS_URL": ("redis_url",),
+    "GATEWAY_CORS_ALLOW_ORIGINS": ("cors_allow_origins",),
+    "GATEWAY_DOC_BASE_URL": ("doc_base_url",),
+    "GATEWAY_RPM": ("limits", "requests_per_minute"),
+    "GATEWAY_TPM": ("limits", "tokens_per_minute"),
+    "GATEWAY_UPSTREAM_TIMEOUT_S": ("timeouts", "upstream_s"),
+    "GATEWAY_CONNECT_TIMEOUT_S": ("timeouts", "connect_s"),
+    "GATEWAY_HEALTH_INTERVAL_S": ("timeouts", "health_interval_s"),
+}
+
+
+def config_path(environ: Mapping[str, str] = os.environ) -> Path:
+    return Path(environ.get("GATEWAY_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
+    """The file's settings with the environment's overrides applied, checked."""
+    data = _read_yaml(path)
+    for variable, where in _ENV.items():
+        if variable in environ:
+            _override(data, where, _env_value(variable, environ[variable]))
+    try:
+        config = msgspec.convert(data, Config, strict=False)
+    except msgspec.ValidationError as error:
+        raise ConfigError(path, f"{error} (after environment overrides)") from None
+    _check(config, path)
+    return config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(path, f"cannot read: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(path, f"not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(path, "expected a mapping of settings at the top level")
+    return data
+
+
+def _env_value(variable: str, raw: str) -> Any:
+    if variable == "GATEWAY_CORS_ALLOW_ORIGINS":
+        return [origin.strip() for origin in raw.split(",") if origin.strip()]
+    if variable == "GATEWAY_REDIS_URL" and not raw.strip():
+        return None
+    return raw
+
+
+def _override(data: dict[str, Any], where: tuple[str, ...], value: Any) -> None:
+    target = data
+    for key in where[:-1]:
+        target = target.setdefault(key, {})
+    target[where[-1]] = value
+
+
+def _check(config: Config, path: Path) -> None:
+    if not 0 < config.port < 65536:
+        raise ConfigError(path, f"port must be 1..65535, got {config.port}")
+    if config.limits.requests_per_minute < 1 or config.limits.tokens_per_minute < 1:
+        raise ConfigError(path, "limits must be positive")
+    if "*" in config.cors_allow_origins:
+        raise ConfigError(path, "cors_allow_origins must list origins; '*' is not allowed")
+    if config.redis_url is not None and not config.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(path, f"redis_url must start with redis://, rediss:// or unix://, got {config.redis_url!r}")

@@ -1,0 +1,214 @@
+"""The request handlers that the generated routes call.
+
+One request: authenticate, count it against the key's limits, validate the
+body with the endpoint's generated validator, resolve the model, apply the
+matrix's rules, forward to the engine, rewrite the answer. Every failure on
+the way is an ApiError, answered in OpenAI's envelope by the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+from msgspec import UNSET
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+
+from gateway import responses
+from gateway.anchors import endpoint_anchor
+from gateway.auth import KeyRecord, KeyStore
+from gateway.catalog import IndexedCatalog, Model
+from gateway.errors import ApiError
+from gateway.health import HealthMonitor
+from gateway.ratelimit import RateLimiter, rate_limit_error
+from gateway.rules import Rewrite, Rule, apply_rules
+from gateway.upstream import Upstream, garbage_error, sse_data_lines
+from gateway.validation import Validator
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+_split_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_decode = msgspec.json.Decoder()
+_encode = msgspec.json.Encoder().encode
+_DONE = b"data: [DONE]\n\n"
+_GENERATED = Path(__file__).resolve().parent.parent / "generated"
+
+
+class JSONBytes(Response):
+    media_type = "application/json"
+
+
+class Gateway:
+    """The shared state of the handlers: catalog, keys, limits, engines."""
+
+    def __init__(
+        self,
+        catalog: IndexedCatalog,
+        keys: KeyStore,
+        limiter: RateLimiter,
+        upstream: Upstream,
+        health: HealthMonitor,
+    ) -> None:
+        self.catalog = catalog
+        self.keys = keys
+        self.limiter = limiter
+        self.upstream = upstream
+        self.health = health
+
+    async def admit(self, request: Request, tokens: int) -> tuple[KeyRecord, dict[str, str]]:
+        """Authenticate and count one request; the rate-limit headers for its answer."""
+        key = self.keys.authenticate(request.headers.get("authorization"))
+        decision = await self.limiter.acquire(key.id, key.rpm, key.tpm, tokens)
+        if not decision.allowed:
+            raise rate_limit_error(decision, key.id, key.rpm, key.tpm)
+        return key, decision.headers
+
+    def model(self, model_id: str) -> Model:
+        model = self.catalog.model(model_id)
+        if model is None:
+            raise ApiError(
+                404,
+                f"The model `{model_id}` does not exist or you do not have access to it.",
+                param="model",
+                code="model_not_found",
+                anchor="model-discovery",
+            )
+        return model
+
+    def proxy(self, validator: Validator[Any], upstream_path: str, rules: tuple[Rule, ...]) -> Handler:
+        """The handler of a validated, forwarded endpoint (chat, completions, embeddings)."""
+
+        async def handle(request: Request) -> Response:
+            body = await request.body()
+            _, headers = await self.admit(request, estimate_tokens(body))
+            try:
+                typed = validator.validate(body)
+                model = self.model(typed.model)
+                rewrites = apply_rules(typed, model, rules)
+                forwarded = forward_body(body, model.upstream_model, rewrites)
+                url = f"{self.catalog.base_urls[model.id]}{upstream_path}"
+                if getattr(typed, "stream", None) is True:
+                    return await self._stream(url, forwarded, model, headers)
+                return await self._complete(url, forwarded, model, typed, headers)
+            except ApiError as error:
+                error.headers = {**headers, **error.headers}
+                raise
+
+        return handle
+
+    async def _complete(
+        self, url: str, body: bytes, model: Model, typed: Any, headers: dict[str, str]
+    ) -> Response:
+        reply = await self.upstream.post_json(url, body, model.id)
+        if "embedding" in url:
+            encoding = typed.encoding_format if typed.encoding_format is not UNSET else "float"
+            payload = responses.embeddings(reply.payload, encoding)
+        else:
+            payload = responses.completion(reply.payload, model)
+        return JSONBytes(_encode(payload), reply.status, headers=headers)
+
+    async def _stream(self, url: str, body: bytes, model: Model, headers: dict[str, str]) -> Response:
+        upstream = await self.upstream.open_stream(url, body, model.id)
+        return StreamingResponse(
+            relay(upstream, model),
+            media_type="text/event-stream",
+            headers={**headers, "Cache-Control": "no-cache"},
+        )
+
+    def models(self) -> Handler:
+        """GET /v1/models: OpenAI's Model shape plus `category`, serving models only."""
+
+        async def handle(request: Request) -> Response:
+            _, headers = await self.admit(request, 0)
+            serving = self.health.serving
+            data = [
+                {
+                    "id": m.id,
+                    "object": "model",
+                    "created": m.created,
+                    "owned_by": m.owned_by,
+                    "category": m.category,
+                }
+                for m in sorted(self.catalog.models.values(), key=lambda m: m.id)
+                if m.engine in serving
+            ]
+            return JSONBytes(_encode({"object": "list", "data": data}), headers=headers)
+
+        return handle
+
+    def unsupported(self, key: str, note: str) -> Handler:
+        """An endpoint the matrix marks unsupported: the page's note says what to use."""
+
+        async def handle(request: Request) -> Response:
+            self.keys.authenticate(request.headers.get("authorization"))
+            raise ApiError(
+                404,
+                f"{request.method} {request.url.path} is not supported by this gateway. {note}",
+                anchor=endpoint_anchor(key),
+            )
+
+        return handle
+
+    def document(self, name: str, media_type: str) -> Handler:
+        """A generated document (the compatibility page), served as committed."""
+        path = _GENERATED / name
+
+        async def handle(request: Request) -> Response:
+            if not path.exists():
+                raise ApiError(404, f"Invalid URL ({request.method} {request.url.path})")
+            return FileResponse(path, media_type=media_type)
+
+        return handle
+
+
+def estimate_tokens(body: bytes) -> int:
+    """Tokens charged against the key's TPM before the engine answers: ~4 bytes each."""
+    return len(body) // 4 + 1
+
+
+def forward_body(body: bytes, upstream_model: str, rewrites: list[Rewrite]) -> bytes:
+    """The client's body with only `model` (and rule rewrites) replaced.
+
+    Splitting at the top level keeps every other value as raw JSON bytes, so
+    unknown and unvalidated fields reach the engine exactly as sent.
+    """
+    fields = _split_top_level.decode(body)
+    fields["model"] = msgspec.Raw(_encode(upstream_model))
+    for rewrite in rewrites:
+        fields[rewrite.field] = msgspec.Raw(_encode(rewrite.value))
+    return _encode(fields)
+
+
+async def relay(upstream: aiohttp.ClientResponse, model: Model) -> AsyncIterator[bytes]:
+    """Relay an engine's event stream chunk by chunk, rewriting each chunk.
+
+    When the client goes away Starlette cancels this generator; closing the
+    engine's response in `finally` then stops the generation upstream too.
+    """
+    try:
+        async for data in sse_data_lines(upstream):
+            if data == b"[DONE]":
+                yield _DONE
+                return
+            yield b"data: " + _rewrite_chunk(data, model) + b"\n\n"
+    except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError):
+        # Headers are gone already: say it the way OpenAI's stream does, as an error event.
+        yield b"data: " + _encode(_stream_error(model)) + b"\n\n"
+    finally:
+        upstream.close()
+
+
+def _stream_error(model: Model) -> dict[str, Any]:
+    error = garbage_error(model.id)
+    return {"error": {"message": error.message, "type": error.type, "param": None, "code": None}}
+
+
+def _rewrite_chunk(data: bytes, model: Model) -> bytes:
+    chunk = _decode.decode(data)
+    if isinstance(chunk, dict) and "error" not in chunk:
+        chunk = responses.completion(chunk, model)
+    return _encode(chunk)

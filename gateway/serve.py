@@ -1,0 +1,79 @@
+"""`make serve`: the gateway on localhost with the embedded defaults.
+
+Starts the bundled reference engine (the upstream of the example catalog) as a
+child process, then the gateway under uvicorn; stopping the gateway stops the
+engine. With GATEWAY_CONFIG pointing elsewhere, only the gateway starts
+unless --with-reference-engine is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.config import DEFAULT_CONFIG, config_path, load_config
+from gateway.config_errors import ConfigError
+
+LOCAL_KEY_HINT = "sk-local-dev-0000000000000000000000000000 (see config/keys.yaml)"
+
+
+def _start_reference_engine(port: int) -> subprocess.Popen[bytes]:
+    engine = subprocess.Popen(
+        [sys.executable, "-m", "gateway.reference_engine", "--host", "127.0.0.1", "--port", str(port)]
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                return engine
+        except OSError:
+            time.sleep(0.1)
+    engine.terminate()
+    raise SystemExit(f"the reference engine did not start on port {port} within 20 s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway.serve")
+    parser.add_argument("--with-reference-engine", action="store_true")
+    parser.add_argument("--engine-port", type=int, default=8001)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    path = config_path()
+    try:
+        config = load_config(path)
+        create_app(path)  # fail fast on a bad catalog or keys file, before anything starts
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    embedded = Path(path).resolve() == DEFAULT_CONFIG.resolve()
+    engine = _start_reference_engine(args.engine_port) if embedded or args.with_reference_engine else None
+    print(f"gateway on http://{config.host}:{config.port}/v1  key: {LOCAL_KEY_HINT if embedded else '(your keys file)'}")
+    try:
+        uvicorn.run(
+            "gateway.app:create_app",
+            factory=True,
+            host=config.host,
+            port=config.port,
+            workers=args.workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level=os.environ.get("GATEWAY_LOG_LEVEL", "info"),
+        )
+    finally:
+        if engine is not None:
+            engine.terminate()
+            engine.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

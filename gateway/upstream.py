@@ -1,0 +1,147 @@
+"""Talking to the inference engines: one pooled aiohttp session, errors mapped.
+
+aiohttp's client was chosen by measurement (see README: an httpx hop cost
+about 3x the added latency on this machine). Every failure of an engine
+becomes an OpenAI-shaped error: refused -> 503, timeout -> 504, garbage or a
+5xx -> 502; an engine's own 4xx is passed through with its message and param.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from gateway.errors import ApiError
+
+_JSON = {"Content-Type": "application/json"}
+_decoder = msgspec.json.Decoder()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    payload: Any
+
+
+class Upstream:
+    """The engines' HTTP client; `start` inside the event loop, `close` at shutdown."""
+
+    def __init__(self, connect_timeout_s: float, timeout_s: float) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=self._timeout, skip_auto_headers=("User-Agent",)
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        assert self._session is not None, "Upstream.start() was not awaited"
+        return self._session
+
+    async def post_json(self, url: str, body: bytes, model: str) -> Reply:
+        """POST a JSON body and decode the JSON answer; engine failures become ApiErrors."""
+        try:
+            async with self.session.post(url, data=body, headers=_JSON) as response:
+                raw = await response.read()
+                return Reply(response.status, _payload(response.status, raw, model))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise transport_error(error, model) from None
+
+    async def open_stream(self, url: str, body: bytes, model: str) -> aiohttp.ClientResponse:
+        """Start a streamed POST; the caller must `close()` the response it gets."""
+        try:
+            response = await self.session.post(url, data=body, headers=_JSON)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise transport_error(error, model) from None
+        if response.status >= 400:
+            try:
+                raw = await response.read()
+            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                raise transport_error(error, model) from None
+            finally:
+                response.close()
+            _payload(response.status, raw, model)  # raises the mapped error
+        return response
+
+    async def healthy(self, base_url: str) -> bool:
+        """Whether the engine answers its model listing with a 200 right now."""
+        try:
+            async with self.session.get(f"{base_url}/models", timeout=aiohttp.ClientTimeout(total=2)) as r:
+                return r.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            return False
+
+
+async def sse_data_lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The payloads of `data:` lines of a server-sent-events body, as they arrive."""
+    pending = b""
+    async for chunk in response.content.iter_any():
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.startswith(b"data:"):
+                yield line[5:].strip()
+    if pending.startswith(b"data:"):
+        yield pending[5:].strip()
+
+
+def transport_error(error: BaseException, model: str) -> ApiError:
+    if isinstance(error, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return ApiError(504, f"The engine serving model '{model}' timed out.", type="server_error")
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return ApiError(
+            503, f"The engine serving model '{model}' is unavailable. Please retry shortly.",
+            type="server_error",
+        )
+    return garbage_error(model)
+
+
+def garbage_error(model: str) -> ApiError:
+    return ApiError(502, f"The engine serving model '{model}' returned an invalid response.", type="server_error")
+
+
+def _payload(status: int, raw: bytes, model: str) -> Any:
+    try:
+        payload = _decoder.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        payload = None
+    if status >= 500:
+        raise ApiError(502, f"The engine serving model '{model}' failed (HTTP {status}).", type="server_error")
+    if status >= 400:
+        raise passthrough_error(status, payload, model)
+    if not isinstance(payload, dict):
+        raise garbage_error(model)
+    return payload
+
+
+def passthrough_error(status: int, payload: Any, model: str) -> ApiError:
+    """An engine's 4xx in OpenAI's envelope, keeping its message and param.
+
+    Engines differ: OpenAI's `{"error": {...}}`, vLLM's flat `{"object": "error", ...}`
+    with an integer code. OpenAI's codes are strings, so integers are dropped.
+    """
+    inner = payload.get("error", payload) if isinstance(payload, dict) else {}
+    if not isinstance(inner, dict):
+        inner = {"message": str(inner)}
+    message = inner.get("message")
+    param = inner.get("param")
+    code = inner.get("code")
+    return ApiError(
+        400 if status == 422 else status,
+        message if isinstance(message, str) else f"The engine refused the request (HTTP {status}).",
+        type=inner.get("type") if isinstance(inner.get("type"), str) else "invalid_request_error",
+        param=param if isinstance(param, str) else None,
+        code=code if isinstance(code, str) else None,
+    )

@@ -1,0 +1,66 @@
+"""Emit generated/routes.py: the Starlette routes of every endpoint in the matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator.emit_validators import module_name
+from generator.matrix import Endpoint, Matrix, Rule
+
+
+@dataclass(frozen=True)
+class RouteGroup:
+    key: str
+    title: str
+    method: str
+    paths: tuple[str, ...]
+    supported: bool
+    notes: str
+    kind: str  # "proxy" | "models" | "unsupported"
+    module: str
+    upstream_path: str
+    rules_constant: str
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    endpoint: str
+    constant: str
+    rules: tuple[Rule, ...]
+
+
+def _kind(endpoint: Endpoint) -> str:
+    if not endpoint.supported:
+        return "unsupported"
+    if endpoint.handler is not None:
+        return endpoint.handler
+    return "proxy"
+
+
+def rules_constant(endpoint_key: str) -> str:
+    return f"RULES_{module_name(endpoint_key).upper()}"
+
+
+def route_groups(matrix: Matrix) -> tuple[RouteGroup, ...]:
+    return tuple(
+        RouteGroup(
+            key=e.key,
+            title=e.title,
+            method=e.method,
+            paths=e.paths,
+            supported=e.supported,
+            notes=" ".join(e.notes.split()),
+            kind=_kind(e),
+            module=module_name(e.key),
+            upstream_path=e.paths[0].removeprefix("/v1"),
+            rules_constant=rules_constant(e.key),
+        )
+        for e in matrix.endpoints
+    )
+
+
+def rule_sets(matrix: Matrix) -> tuple[RuleSet, ...]:
+    return tuple(
+        RuleSet(e.key, rules_constant(e.key), tuple(r for r in matrix.rules if r.endpoint == e.key))
+        for e in matrix.request_endpoints
+    )

@@ -140,7 +140,7 @@ def _describe(path: Path, lines: dict[Location, int], problem: object) -> str:
     dotted = ".".join(str(part) for part in where)
     message = f"{path}:{line}: {dotted}: {details['msg']}"
     if details["type"] == "extra_forbidden":
-        message += _suggestion(str(where[-1]), _allowed_keys(where))
+        message += suggest(str(where[-1]), _allowed_keys(where))
     return message
 
 
@@ -148,10 +148,9 @@ def _allowed_keys(where: Location) -> list[str]:
     """The keys the schema allows at the mapping that holds `where`."""
     model: type[BaseModel] = Matrix
     for part in where[:-1]:
-        if isinstance(part, int):
-            continue
-        annotation = model.model_fields[str(part)].annotation if part in model.model_fields else None
-        nested = _model_in(annotation)
+        if not isinstance(part, str) or part not in model.model_fields:
+            continue  # a list index or a free-form mapping key (a field name)
+        nested = _model_in(model.model_fields[part].annotation)
         if nested is None:
             return []
         model = nested
@@ -168,11 +167,7 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
     return None
 
 
-def _suggestion(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def suggest(word: str, choices: list[str]) -> str:
     """` (did you mean 'x'?)` for the closest choice, or nothing."""
-    return _suggestion(word, choices)
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,42 +1,55 @@
-# The README's two commands run everything; these targets are what they call.
-PYTHON ?= .venv/bin/python
+# The README's two commands (`make serve`, `make test`) do everything on a fresh
+# machine: system packages, the virtualenv, then the job itself.
+PYTHON := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install regen check-generated serve test lint typecheck bench bench-validator bench-gateway surface-diff
+.PHONY: system-deps install regen check-generated serve test lint typecheck bench \
+	bench-validator bench-gateway surface-diff
 
-.venv/bin/python:
+# redis-server (shared rate-limit tests) and chromium (the page's browser test).
+system-deps:
+	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server chromium >/dev/null; \
+		else \
+			echo "install redis-server and chromium (e.g. sudo apt-get install redis-server chromium)"; exit 1; \
+		fi; \
+	fi
+
+.venv/installed: pyproject.toml
 	python3 -m venv .venv
 	.venv/bin/pip install --quiet --upgrade pip
+	.venv/bin/pip install --quiet -e '.[generator,dev]'
+	touch $@
 
-install: .venv/bin/python
-	$(PYTHON) -m pip install --quiet -e '.[generator,dev]'
+install: .venv/installed
 
-regen:
+regen: install
 	$(PYTHON) -m generator regen
 
-check-generated:
+check-generated: install
 	$(PYTHON) -m generator check
 
-serve:
+serve: install
 	$(PYTHON) -m gateway.serve
 
-test:
+test: system-deps install
 	$(PYTHON) -m pytest
 
-lint:
+lint: install
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
-typecheck:
+typecheck: install
 	$(PYTHON) -m mypy
 
 bench: bench-validator bench-gateway
 
-bench-validator:
+bench-validator: install
 	$(PYTHON) bench/validator_bench.py
 
-bench-gateway:
+bench-gateway: install
 	$(PYTHON) bench/gateway_bench.py
 
-surface-diff:
+surface-diff: install
 	$(PYTHON) -m generator surface-diff

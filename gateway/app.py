@@ -93,7 +93,12 @@ def _cors(config: Config) -> list[Middleware]:
             CORSMiddleware,
             allow_origins=config.cors_allow_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "OpenAI-Organization", "OpenAI-Project"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "OpenAI-Organization",
+                "OpenAI-Project",
+            ],
             expose_headers=["Retry-After", "x-request-id"],
         )
     ]
@@ -104,7 +109,9 @@ def doc_base(config: Config, request: Request) -> str:
 
 
 def error_response(error: ApiError, config: Config, request: Request) -> Response:
-    return JSONResponse(error.envelope(doc_base(config, request)), error.status, headers=error.headers)
+    return JSONResponse(
+        error.envelope(doc_base(config, request)), error.status, headers=error.headers
+    )
 
 
 def _api_error_handler(config: Config) -> Any:

@@ -15,7 +15,9 @@ import yaml
 
 from gateway.config_errors import ConfigError
 
-Category = Literal["text", "code", "reasoning", "multimodal", "embeddings", "image", "audio", "video"]
+Category = Literal[
+    "text", "code", "reasoning", "multimodal", "embeddings", "image", "audio", "video"
+]
 Capability = Literal["tool_use", "structured_output", "vision", "prompt_caching"]
 
 
@@ -53,7 +55,9 @@ class IndexedCatalog:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self.models = {m.id: m for m in catalog.models}
-        self.base_urls = {m.id: catalog.engines[m.engine].base_url.rstrip("/") for m in catalog.models}
+        self.base_urls = {
+            m.id: catalog.engines[m.engine].base_url.rstrip("/") for m in catalog.models
+        }
 
     def model(self, model_id: str) -> Model | None:
         return self.models.get(model_id)
@@ -81,7 +85,11 @@ def _check(catalog: Catalog, path: Path) -> None:
         seen.add(model.id)
         if model.engine not in catalog.engines:
             known = ", ".join(sorted(catalog.engines)) or "none"
-            raise ConfigError(path, f"model {model.id!r} names engine {model.engine!r}; engines: {known}")
+            raise ConfigError(
+                path, f"model {model.id!r} names engine {model.engine!r}; engines: {known}"
+            )
     for name, engine in catalog.engines.items():
         if not engine.base_url.startswith(("http://", "https://")):
-            raise ConfigError(path, f"engine {name!r}: base_url must be http(s)://, got {engine.base_url!r}")
+            raise ConfigError(
+                path, f"engine {name!r}: base_url must be http(s)://, got {engine.base_url!r}"
+            )

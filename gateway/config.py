@@ -125,5 +125,10 @@ def _check(config: Config, path: Path) -> None:
         raise ConfigError(path, "limits must be positive")
     if "*" in config.cors_allow_origins:
         raise ConfigError(path, "cors_allow_origins must list origins; '*' is not allowed")
-    if config.redis_url is not None and not config.redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(path, f"redis_url must start with redis://, rediss:// or unix://, got {config.redis_url!r}")
+    if config.redis_url is not None and not config.redis_url.startswith(
+        ("redis://", "rediss://", "unix://")
+    ):
+        raise ConfigError(
+            path,
+            f"redis_url must start with redis://, rediss:// or unix://, got {config.redis_url!r}",
+        )

@@ -17,7 +17,7 @@ class ApiError(Exception):
         status: int,
         message: str,
         *,
-        type: str = "invalid_request_error",  # noqa: A002 - OpenAI's own key name
+        type: str = "invalid_request_error",
         param: str | None = None,
         code: str | None = None,
         anchor: str = "errors",

@@ -79,7 +79,9 @@ class Gateway:
             )
         return model
 
-    def proxy(self, validator: Validator[Any], upstream_path: str, rules: tuple[Rule, ...]) -> Handler:
+    def proxy(
+        self, validator: Validator[Any], upstream_path: str, rules: tuple[Rule, ...]
+    ) -> Handler:
         """The handler of a validated, forwarded endpoint (chat, completions, embeddings)."""
 
         async def handle(request: Request) -> Response:
@@ -111,7 +113,9 @@ class Gateway:
             payload = responses.completion(reply.payload, model)
         return JSONBytes(_encode(payload), reply.status, headers=headers)
 
-    async def _stream(self, url: str, body: bytes, model: Model, headers: dict[str, str]) -> Response:
+    async def _stream(
+        self, url: str, body: bytes, model: Model, headers: dict[str, str]
+    ) -> Response:
         upstream = await self.upstream.open_stream(url, body, model.id)
         return StreamingResponse(
             relay(upstream, model),

@@ -27,7 +27,15 @@ LOCAL_KEY_HINT = "sk-local-dev-0000000000000000000000000000 (see config/keys.yam
 
 def _start_reference_engine(port: int) -> subprocess.Popen[bytes]:
     engine = subprocess.Popen(
-        [sys.executable, "-m", "gateway.reference_engine", "--host", "127.0.0.1", "--port", str(port)]
+        [
+            sys.executable,
+            "-m",
+            "gateway.reference_engine",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -54,8 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     embedded = Path(path).resolve() == DEFAULT_CONFIG.resolve()
-    engine = _start_reference_engine(args.engine_port) if embedded or args.with_reference_engine else None
-    print(f"gateway on http://{config.host}:{config.port}/v1  key: {LOCAL_KEY_HINT if embedded else '(your keys file)'}")
+    engine = (
+        _start_reference_engine(args.engine_port)
+        if embedded or args.with_reference_engine
+        else None
+    )
+    key = LOCAL_KEY_HINT if embedded else "(from your keys file)"
+    print(f"gateway on http://{config.host}:{config.port}/v1  key: {key}")
     try:
         uvicorn.run(
             "gateway.app:create_app",

@@ -56,19 +56,19 @@ class Upstream:
             async with self.session.post(url, data=body, headers=_JSON) as response:
                 raw = await response.read()
                 return Reply(response.status, _payload(response.status, raw, model))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiohttp.ClientError) as error:
             raise transport_error(error, model) from None
 
     async def open_stream(self, url: str, body: bytes, model: str) -> aiohttp.ClientResponse:
         """Start a streamed POST; the caller must `close()` the response it gets."""
         try:
             response = await self.session.post(url, data=body, headers=_JSON)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiohttp.ClientError) as error:
             raise transport_error(error, model) from None
         if response.status >= 400:
             try:
                 raw = await response.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            except (TimeoutError, aiohttp.ClientError) as error:
                 raise transport_error(error, model) from None
             finally:
                 response.close()
@@ -78,9 +78,11 @@ class Upstream:
     async def healthy(self, base_url: str) -> bool:
         """Whether the engine answers its model listing with a 200 right now."""
         try:
-            async with self.session.get(f"{base_url}/models", timeout=aiohttp.ClientTimeout(total=2)) as r:
+            async with self.session.get(
+                f"{base_url}/models", timeout=aiohttp.ClientTimeout(total=2)
+            ) as r:
                 return r.status == 200
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             return False
 
 
@@ -102,14 +104,19 @@ def transport_error(error: BaseException, model: str) -> ApiError:
         return ApiError(504, f"The engine serving model '{model}' timed out.", type="server_error")
     if isinstance(error, aiohttp.ClientConnectorError):
         return ApiError(
-            503, f"The engine serving model '{model}' is unavailable. Please retry shortly.",
+            503,
+            f"The engine serving model '{model}' is unavailable. Please retry shortly.",
             type="server_error",
         )
     return garbage_error(model)
 
 
 def garbage_error(model: str) -> ApiError:
-    return ApiError(502, f"The engine serving model '{model}' returned an invalid response.", type="server_error")
+    return ApiError(
+        502,
+        f"The engine serving model '{model}' returned an invalid response.",
+        type="server_error",
+    )
 
 
 def _payload(status: int, raw: bytes, model: str) -> Any:
@@ -118,7 +125,9 @@ def _payload(status: int, raw: bytes, model: str) -> Any:
     except (msgspec.DecodeError, RecursionError):
         payload = None
     if status >= 500:
-        raise ApiError(502, f"The engine serving model '{model}' failed (HTTP {status}).", type="server_error")
+        raise ApiError(
+            502, f"The engine serving model '{model}' failed (HTTP {status}).", type="server_error"
+        )
     if status >= 400:
         raise passthrough_error(status, payload, model)
     if not isinstance(payload, dict):
@@ -136,12 +145,13 @@ def passthrough_error(status: int, payload: Any, model: str) -> ApiError:
     if not isinstance(inner, dict):
         inner = {"message": str(inner)}
     message = inner.get("message")
+    kind = inner.get("type")
     param = inner.get("param")
     code = inner.get("code")
     return ApiError(
         400 if status == 422 else status,
         message if isinstance(message, str) else f"The engine refused the request (HTTP {status}).",
-        type=inner.get("type") if isinstance(inner.get("type"), str) else "invalid_request_error",
+        type=kind if isinstance(kind, str) else "invalid_request_error",
         param=param if isinstance(param, str) else None,
         code=code if isinstance(code, str) else None,
     )

@@ -1,4 +1,4 @@
-"""`python -m generator regen|check`: the commands behind `make regen` and `make check-generated`."""
+"""`python -m generator regen|check`: behind `make regen` and `make check-generated`."""
 
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ def crosscheck(matrix: Matrix, surface: ir.Surface, path: Path, lines: dict[Loca
                 spot = (*where, "rows", row_index, "fields", field_index)
                 _require(name, known, path, lines, spot, endpoint.key)
     for index, rule in enumerate(matrix.rules):
-        spot: Location = ("rules", index, "endpoint")
-        _require(rule.endpoint, keys, path, lines, spot, "the matrix's endpoints")
+        endpoint_spot: Location = ("rules", index, "endpoint")
+        _require(rule.endpoint, keys, path, lines, endpoint_spot, "the matrix's endpoints")
         root = surface.root(rule.endpoint)
         for field_index, name in enumerate(rule.fields):
             spot = ("rules", index, "fields", field_index)

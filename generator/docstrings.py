@@ -38,7 +38,7 @@ def class_fields_source(cls: type) -> dict[str, FieldSource]:
 
 
 def _fields_of(module: cst.Module, class_def: cst.ClassDef) -> dict[str, FieldSource]:
-    body = class_def.body.body
+    body = [s for s in class_def.body.body if isinstance(s, cst.BaseStatement)]
     found: dict[str, FieldSource] = {}
     for index, statement in enumerate(body):
         assignment = _annotated_assignment(statement)
@@ -58,11 +58,10 @@ def _annotated_assignment(statement: cst.BaseStatement) -> cst.AnnAssign | None:
     return None
 
 
-def _docstring_after(body: object, index: int) -> str:
-    statements = list(body)  # type: ignore[call-overload]  # libcst's Sequence of statements
-    if index + 1 >= len(statements):
+def _docstring_after(body: list[cst.BaseStatement], index: int) -> str:
+    if index + 1 >= len(body):
         return ""
-    following = statements[index + 1]
+    following = body[index + 1]
     if isinstance(following, cst.SimpleStatementLine) and len(following.body) == 1:
         expr = following.body[0]
         if isinstance(expr, cst.Expr) and isinstance(expr.value, cst.SimpleString):

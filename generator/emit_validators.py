@@ -142,8 +142,13 @@ def _struct(definition: ir.ObjectDef, node: s.Object) -> StructDef:
         if f.name != node.tag_field
     )
     tag = node.tag if node.tag_field else None
-    return StructDef(class_name(node.name), definition.sdk_path, node.tag_field,
-                     str(tag) if tag is not None else None, fields)
+    return StructDef(
+        class_name(node.name),
+        definition.sdk_path,
+        node.tag_field,
+        str(tag) if tag is not None else None,
+        fields,
+    )
 
 
 def _schema(definition: ir.ObjectDef, node: s.Object) -> SchemaDef:
@@ -154,7 +159,9 @@ def _schema(definition: ir.ObjectDef, node: s.Object) -> SchemaDef:
     return SchemaDef(schema_constant(node.name), node.name, node.tag_field, fields)
 
 
-def _root_struct(root: ir.ObjectDef, key: str, top: list[tuple[ir.Field, s.Node, bool]]) -> StructDef:
+def _root_struct(
+    root: ir.ObjectDef, key: str, top: list[tuple[ir.Field, s.Node, bool]]
+) -> StructDef:
     fields = tuple(
         StructField(
             f.name,
@@ -167,7 +174,9 @@ def _root_struct(root: ir.ObjectDef, key: str, top: list[tuple[ir.Field, s.Node,
     return StructDef(class_name(root.name), root.sdk_path, None, None, fields)
 
 
-def _root_schema(root: ir.ObjectDef, key: str, top: list[tuple[ir.Field, s.Node, bool]]) -> SchemaDef:
+def _root_schema(
+    root: ir.ObjectDef, key: str, top: list[tuple[ir.Field, s.Node, bool]]
+) -> SchemaDef:
     fields = tuple(
         SchemaField(f.name, expression(node), f.required, _comment(f, key)) for f, node, _ in top
     )
@@ -241,7 +250,9 @@ def expression(node: s.Node) -> str:
     if isinstance(node, s.Scalar):
         bounds = {"minimum": node.minimum, "maximum": node.maximum}
         text = {k: number_text(v) for k, v in bounds.items() if v is not None}
-        extra = "".join(f", {k}={v}" for k, v in text.items()) + _keywords(max_length=node.max_length)
+        extra = "".join(f", {k}={v}" for k, v in text.items()) + _keywords(
+            max_length=node.max_length
+        )
         return f's.Scalar("{node.kind}"{extra})'
     if isinstance(node, s.Null):
         return "s.Null()"

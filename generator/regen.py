@@ -11,6 +11,7 @@ from pathlib import Path
 
 from generator import ir
 from generator.crosscheck import crosscheck
+from generator.emit_docs import emit_docs
 from generator.emit_routes import route_groups, rule_sets
 from generator.emit_validators import build_module, module_name
 from generator.errors import GeneratorError
@@ -52,7 +53,9 @@ def load_inputs(matrix_path: Path = MATRIX, *, allow_other_sdk: bool = False) ->
 
 def endpoint_sources(matrix: Matrix) -> tuple[EndpointSource, ...]:
     return tuple(
-        EndpointSource(e.key, e.method, e.paths[0], e.request.module, e.request.name, e.request.classes)
+        EndpointSource(
+            e.key, e.method, e.paths[0], e.request.module, e.request.name, e.request.classes
+        )
         for e in matrix.endpoints
         if e.request is not None
     )
@@ -96,7 +99,13 @@ def _route_files(inputs: Inputs) -> dict[str, str]:
     return {"routes.py": format_python(text, "routes.py")}
 
 
-EMITTERS: tuple[Emitter, ...] = (_package_files, _surface_files, _validator_files, _route_files)
+EMITTERS: tuple[Emitter, ...] = (
+    _package_files,
+    _surface_files,
+    _validator_files,
+    _route_files,
+    emit_docs,
+)
 
 
 def build(inputs: Inputs) -> dict[str, str]:

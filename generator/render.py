@@ -22,7 +22,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,  # Python and Markdown, not HTML  # noqa: S701
+        autoescape=False,  # Python and Markdown, not HTML
     )
     env.filters["pyrepr"] = _pyrepr
     env.filters["pytuple"] = _pytuple
@@ -62,5 +62,7 @@ def _ruff(arguments: list[str], source: str) -> str:
         cwd=TEMPLATES.parent,
     )
     if result.returncode != 0:
-        raise GeneratorError(f"ruff {arguments[0]} refused generated code:\n{result.stderr}{result.stdout}")
+        raise GeneratorError(
+            f"ruff {arguments[0]} refused generated code:\n{result.stderr}{result.stdout}"
+        )
     return result.stdout

@@ -88,7 +88,9 @@ class SchemaBuilder:
             for name in _PREFERRED_TAGS
             if all(_single_literal(d.field(name)) is not None for d in definitions)
         ]
-        values = [_single_literal(d.field(candidates[0])) for d in definitions] if candidates else []
+        values = (
+            [_single_literal(d.field(candidates[0])) for d in definitions] if candidates else []
+        )
         if not candidates or len(set(values)) != len(values):
             names = ", ".join(r.name for r in refs)
             raise GeneratorError(f"{where}: no tag field tells apart the union of {names}")
@@ -125,7 +127,9 @@ def msgspec_expressible(node: s.Node) -> bool:
         return True
     kinds = [_json_kind(o) for o in node.options]
     untagged_objects = [
-        o for o in node.options if isinstance(o, s.Map) or (isinstance(o, s.Object) and o.tag_field is None)
+        o
+        for o in node.options
+        if isinstance(o, s.Map) or (isinstance(o, s.Object) and o.tag_field is None)
     ]
     objects = kinds.count("object")
     distinct = len(set(kinds) - {"object"}) == len([k for k in kinds if k != "object"])

@@ -75,7 +75,7 @@ class _Reader:
     def __init__(self) -> None:
         # Keyed by the class's qualified name; names are assigned at the end so
         # that a collision is resolved the same way whatever the visit order.
-        self._objects: dict[str, tuple[type, tuple[ir.Field, ...]]] = {}
+        self._objects: dict[str, tuple[type | _Synthetic, tuple[ir.Field, ...]]] = {}
         self._pending: set[str] = set()
 
     def endpoint(self, source: EndpointSource) -> ir.Endpoint:
@@ -244,7 +244,7 @@ def _merge(inherited: list[ir.Field]) -> ir.Field:
     )
 
 
-def _unique_names(classes: dict[str, type]) -> dict[str, str]:
+def _unique_names(classes: dict[str, type | _Synthetic]) -> dict[str, str]:
     """Short class names, module-qualified only where two classes share one."""
     counts = collections.Counter(cls.__name__ for cls in classes.values())
     return {

@@ -33,10 +33,14 @@ def surface_document(surface: ir.Surface, matrix: Matrix) -> dict[str, Any]:
     return {
         "sdk": f"openai=={surface.sdk_version}",
         "endpoints": {
-            e.name: _endpoint(surface, matrix, e) for e in sorted(surface.endpoints, key=lambda e: e.name)
+            e.name: _endpoint(surface, matrix, e)
+            for e in sorted(surface.endpoints, key=lambda e: e.name)
         },
         "objects": {
-            name: {"sdk_path": obj.sdk_path, "fields": {f.name: _field(f) for f in sorted(obj.fields, key=lambda f: f.name)}}
+            name: {
+                "sdk_path": obj.sdk_path,
+                "fields": {f.name: _field(f) for f in sorted(obj.fields, key=lambda f: f.name)},
+            }
             for name, obj in sorted(surface.objects.items())
         },
     }

@@ -27,7 +27,7 @@ def _convert(node: yaml.Node, where: Location, lines: dict[Location, int]) -> An
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(""). construct_object(key_node)  # scalars only
+            key = yaml.SafeLoader("").construct_object(key_node)  # scalars only
             lines[(*where, key)] = key_node.start_mark.line + 1
             result[key] = _convert(value_node, (*where, key), lines)
         return result

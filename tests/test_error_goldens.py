@@ -54,7 +54,9 @@ GOLDENS: list[tuple[str, str, bytes, dict[str, Any]]] = [
         "missing top-level",
         "chat.completions",
         b'{"model": "m"}',
-        envelope("Missing required parameter: 'messages'.", "messages", "chat-completions-messages"),
+        envelope(
+            "Missing required parameter: 'messages'.", "messages", "chat-completions-messages"
+        ),
     ),
     (
         "missing nested",

@@ -6,7 +6,20 @@ import argparse
 import sys
 
 from generator.errors import GeneratorError
-from generator.regen import build, load_inputs, stale, write
+from generator.regen import Inputs, build, load_inputs, stale, write
+
+
+def classification(inputs: Inputs) -> list[str]:
+    """Per endpoint, what is validated and what is forwarded: nothing goes unlisted."""
+    lines = []
+    for endpoint in inputs.matrix.request_endpoints:
+        names = [f.name for f in inputs.surface.root(endpoint.key).fields]
+        forwarded = sorted(n for n in names if n not in endpoint.validated)
+        lines.append(
+            f"{endpoint.key}: {len(names) - len(forwarded)} validated, "
+            f"{len(forwarded)} forwarded unvalidated: {', '.join(forwarded) or '-'}"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,12 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["regen", "check"])
     args = parser.parse_args(argv)
     try:
-        files = build(load_inputs())
+        inputs = load_inputs()
+        files = build(inputs)
     except GeneratorError as error:
         print(f"regen stopped: {error}", file=sys.stderr)
         return 2
     if args.command == "regen":
         changed = write(files)
+        for line in classification(inputs):
+            print(line)
         print(f"generated/: {len(files)} files, {len(changed)} changed")
         for path in changed:
             print(f"  {path}")

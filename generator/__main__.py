@@ -1,12 +1,15 @@
-"""`python -m generator regen|check`: behind `make regen` and `make check-generated`."""
+"""`python -m generator regen|check|surface-diff`: behind `make regen`, `make check-generated`
+and `make surface-diff` (the SDK-bump review, see docs/bump-procedure.md)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from generator.errors import GeneratorError
 from generator.regen import Inputs, build, load_inputs, stale, write
+from generator.surface_diff import COMMITTED, surface_diff_report
 
 
 def classification(inputs: Inputs) -> list[str]:
@@ -24,8 +27,21 @@ def classification(inputs: Inputs) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m generator")
-    parser.add_argument("command", choices=["regen", "check"])
+    parser.add_argument("command", choices=["regen", "check", "surface-diff"])
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="surface-diff: compare with this surface JSON instead of the installed SDK",
+    )
+    parser.add_argument(
+        "--base",
+        type=Path,
+        default=COMMITTED,
+        help="surface-diff: the audited surface JSON (default: generated/sdk_surface.json)",
+    )
     args = parser.parse_args(argv)
+    if args.command == "surface-diff":
+        return surface_diff(args.base, args.against)
     try:
         inputs = load_inputs()
         files = build(inputs)
@@ -47,6 +63,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {path}", file=sys.stderr)
         return 1
     print(f"generated/ is current ({len(files)} files)")
+    return 0
+
+
+def surface_diff(base: Path, against: Path | None) -> int:
+    """Works whatever SDK is installed: reviewing a different one is its purpose."""
+    try:
+        report = surface_diff_report(base=base, against=against)
+    except GeneratorError as error:
+        print(f"surface-diff stopped: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(report)
     return 0
 
 

@@ -20,9 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_compatibility_page import (  # tests/ is on sys.path, as for mypy
+    PAGE_HTML,
+    RenderedPage,
+    emitted_anchors,
+)
 
 from generator.regen import GENERATED
-from tests.test_compatibility_page import PAGE_HTML, RenderedPage, emitted_anchors
 
 SERVER_START_S = 10.0
 BROWSER_S = 60.0

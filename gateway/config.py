@@ -11,7 +11,9 @@ Environment overrides (each wins over the file):
   GATEWAY_CORS_ALLOW_ORIGINS  comma-separated browser origins (default: none)
   GATEWAY_DOC_BASE_URL      where the compatibility page is published
   GATEWAY_RPM, GATEWAY_TPM  default per-key limits
-  GATEWAY_UPSTREAM_TIMEOUT_S, GATEWAY_CONNECT_TIMEOUT_S, GATEWAY_HEALTH_INTERVAL_S
+  GATEWAY_UPSTREAM_TIMEOUT_S  longest wait for an engine's whole answer; for a stream, for
+                            its start and then for each next chunk (not the whole stream)
+  GATEWAY_CONNECT_TIMEOUT_S, GATEWAY_HEALTH_INTERVAL_S
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import msgspec
 from msgspec import UNSET
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from gateway import responses
 from gateway.anchors import endpoint_anchor
@@ -26,7 +27,7 @@ from gateway.errors import ApiError
 from gateway.health import HealthMonitor
 from gateway.ratelimit import RateLimiter, rate_limit_error
 from gateway.rules import Rewrite, Rule, apply_rules
-from gateway.upstream import Upstream, garbage_error, sse_data_lines
+from gateway.upstream import Upstream, garbage_error, sse_data_lines, transport_error
 from gateway.validation import Validator
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -40,6 +41,21 @@ _GENERATED = Path(__file__).resolve().parent.parent / "generated"
 
 class JSONBytes(Response):
     media_type = "application/json"
+
+
+class AnyMethod:
+    """A handler that Starlette's `Route` serves for every HTTP method.
+
+    `Route` without `methods` serves a plain function for GET and HEAD only, so
+    POST /v1/batches would answer 404 Invalid URL; an ASGI app gets every method.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handler(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 class Gateway:
@@ -144,18 +160,23 @@ class Gateway:
 
         return handle
 
-    def unsupported(self, key: str, note: str) -> Handler:
-        """An endpoint the matrix marks unsupported: the page's note says what to use."""
+    def unsupported(self, key: str, note: str) -> AnyMethod:
+        """An endpoint the matrix marks unsupported: the page's note says what to use.
+
+        Answered for every method (POST /v1/batches as well as GET /v1/files), with
+        the rate-limit headers of any authenticated answer.
+        """
 
         async def handle(request: Request) -> Response:
-            self.keys.authenticate(request.headers.get("authorization"))
+            _, headers = await self.admit(request, 0)
             raise ApiError(
                 404,
                 f"{request.method} {request.url.path} is not supported by this gateway. {note}",
                 anchor=endpoint_anchor(key),
+                headers=headers,
             )
 
-        return handle
+        return AnyMethod(handle)
 
     def document(self, name: str, media_type: str) -> Handler:
         """A generated document (the compatibility page), served as committed."""
@@ -199,15 +220,19 @@ async def relay(upstream: aiohttp.ClientResponse, model: Model) -> AsyncIterator
                 yield _DONE
                 return
             yield b"data: " + _rewrite_chunk(data, model) + b"\n\n"
-    except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError):
+    except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as failure:
         # Headers are gone already: say it the way OpenAI's stream does, as an error event.
-        yield b"data: " + _encode(_stream_error(model)) + b"\n\n"
+        yield b"data: " + _encode(_stream_error(failure, model)) + b"\n\n"
     finally:
         upstream.close()
 
 
-def _stream_error(model: Model) -> dict[str, Any]:
-    error = garbage_error(model.id)
+def _stream_error(failure: Exception, model: Model) -> dict[str, Any]:
+    """An engine that stalls mid-stream timed out; anything else is an invalid response."""
+    if isinstance(failure, TimeoutError):
+        error = transport_error(failure, model.id)
+    else:
+        error = garbage_error(model.id)
     return {"error": {"message": error.message, "type": error.type, "param": None, "code": None}}
 
 

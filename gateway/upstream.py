@@ -33,6 +33,11 @@ class Upstream:
 
     def __init__(self, connect_timeout_s: float, timeout_s: float) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
+        # A stream may outlast `timeout_s` while the engine keeps sending: it bounds the
+        # wait for the answer and for each next chunk instead (a total would cut it off).
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=connect_timeout_s, sock_read=timeout_s
+        )
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -62,7 +67,9 @@ class Upstream:
     async def open_stream(self, url: str, body: bytes, model: str) -> aiohttp.ClientResponse:
         """Start a streamed POST; the caller must `close()` the response it gets."""
         try:
-            response = await self.session.post(url, data=body, headers=_JSON)
+            response = await self.session.post(
+                url, data=body, headers=_JSON, timeout=self._stream_timeout
+            )
         except (TimeoutError, aiohttp.ClientError) as error:
             raise transport_error(error, model) from None
         if response.status >= 400:

@@ -57,7 +57,7 @@ def build_app(config: Config, catalog: IndexedCatalog, keys: KeyStore) -> Starle
     upstream = Upstream(config.timeouts.connect_s, config.timeouts.upstream_s)
     engines = {name: e.base_url.rstrip("/") for name, e in catalog.catalog.engines.items()}
     health = HealthMonitor(upstream, engines, config.timeouts.health_interval_s)
-    gateway = Gateway(catalog, keys, _limiter(config), upstream, health)
+    gateway = Gateway(catalog, keys, _limiter(config), upstream, health, config.max_body_bytes)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

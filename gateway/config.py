@@ -10,6 +10,7 @@ Environment overrides (each wins over the file):
   GATEWAY_REDIS_URL         redis://host:port/db; unset or empty = in-memory limits
   GATEWAY_CORS_ALLOW_ORIGINS  comma-separated browser origins (default: none)
   GATEWAY_DOC_BASE_URL      where the compatibility page is published
+  GATEWAY_MAX_BODY_BYTES    larger request bodies get a 413 (default 32 MiB)
   GATEWAY_RPM, GATEWAY_TPM  default per-key limits
   GATEWAY_UPSTREAM_TIMEOUT_S  longest wait for an engine's whole answer; for a stream, for
                             its start and then for each next chunk (not the whole stream)
@@ -51,6 +52,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     redis_url: str | None = None
     cors_allow_origins: list[str] = []
     doc_base_url: str | None = None
+    max_body_bytes: int = 32 * 1024 * 1024
     limits: Limits = Limits()
     timeouts: Timeouts = Timeouts()
 
@@ -67,6 +69,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "GATEWAY_REDIS_URL": ("redis_url",),
     "GATEWAY_CORS_ALLOW_ORIGINS": ("cors_allow_origins",),
     "GATEWAY_DOC_BASE_URL": ("doc_base_url",),
+    "GATEWAY_MAX_BODY_BYTES": ("max_body_bytes",),
     "GATEWAY_RPM": ("limits", "requests_per_minute"),
     "GATEWAY_TPM": ("limits", "tokens_per_minute"),
     "GATEWAY_UPSTREAM_TIMEOUT_S": ("timeouts", "upstream_s"),
@@ -123,6 +126,8 @@ def _override(data: dict[str, Any], where: tuple[str, ...], value: Any) -> None:
 def _check(config: Config, path: Path) -> None:
     if not 0 < config.port < 65536:
         raise ConfigError(path, f"port must be 1..65535, got {config.port}")
+    if config.max_body_bytes < 1:
+        raise ConfigError(path, "max_body_bytes must be positive")
     if config.limits.requests_per_minute < 1 or config.limits.tokens_per_minute < 1:
         raise ConfigError(path, "limits must be positive")
     if "*" in config.cors_allow_origins:

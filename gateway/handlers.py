@@ -68,20 +68,47 @@ class Gateway:
         limiter: RateLimiter,
         upstream: Upstream,
         health: HealthMonitor,
+        max_body_bytes: int,
     ) -> None:
         self.catalog = catalog
         self.keys = keys
         self.limiter = limiter
         self.upstream = upstream
         self.health = health
+        self.max_body_bytes = max_body_bytes
 
     async def admit(self, request: Request, tokens: int) -> tuple[KeyRecord, dict[str, str]]:
         """Authenticate and count one request; the rate-limit headers for its answer."""
         key = self.keys.authenticate(request.headers.get("authorization"))
+        return key, await self.count(key, tokens)
+
+    async def count(self, key: KeyRecord, tokens: int) -> dict[str, str]:
+        """Count one request against the key's limits; the rate-limit headers for its answer."""
         decision = await self.limiter.acquire(key.id, key.rpm, key.tpm, tokens)
         if not decision.allowed:
             raise rate_limit_error(decision, key.id, key.rpm, key.tpm)
-        return key, decision.headers
+        return decision.headers
+
+    async def body(self, request: Request) -> bytes:
+        """The request body, refused with a 413 past `max_body_bytes` without reading it all."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise self._too_large(int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise self._too_large(size)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, size: int) -> ApiError:
+        return ApiError(
+            413,
+            f"Request body too large: {size} bytes or more, but at most "
+            f"{self.max_body_bytes} bytes are accepted.",
+        )
 
     def model(self, model_id: str) -> Model:
         model = self.catalog.model(model_id)
@@ -96,16 +123,26 @@ class Gateway:
         return model
 
     def proxy(
-        self, validator: Validator[Any], upstream_path: str, rules: tuple[Rule, ...]
+        self,
+        validator: Validator[Any],
+        upstream_path: str,
+        rules: tuple[Rule, ...],
+        categories: tuple[str, ...],
     ) -> Handler:
-        """The handler of a validated, forwarded endpoint (chat, completions, embeddings)."""
+        """The handler of a validated, forwarded endpoint (chat, completions, embeddings).
+
+        `categories` are the model categories the matrix maps to this endpoint.
+        """
+        endpoint = f"POST /v1{upstream_path}"
 
         async def handle(request: Request) -> Response:
-            body = await request.body()
-            _, headers = await self.admit(request, estimate_tokens(body))
+            key = self.keys.authenticate(request.headers.get("authorization"))
+            body = await self.body(request)
+            headers = await self.count(key, estimate_tokens(body))
             try:
                 typed = validator.validate(body)
                 model = self.model(typed.model)
+                _require_category(model, categories, endpoint)
                 rewrites = apply_rules(typed, model, rules)
                 forwarded = forward_body(body, model.upstream_model, rewrites)
                 url = f"{self.catalog.base_urls[model.id]}{upstream_path}"
@@ -188,6 +225,17 @@ class Gateway:
             return FileResponse(path, media_type=media_type)
 
         return handle
+
+
+def _require_category(model: Model, categories: tuple[str, ...], endpoint: str) -> None:
+    if model.category not in categories:
+        raise ApiError(
+            404,
+            f"Model '{model.id}' (category {model.category}) is not served on {endpoint}. "
+            "See model discovery for the category → endpoint mapping.",
+            param="model",
+            anchor="model-discovery",
+        )
 
 
 def estimate_tokens(body: bytes) -> int:

@@ -63,13 +63,23 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
         # matrix endpoint chat.completions: POST /v1/chat/completions (supported: yes)
         Route(
             "/v1/chat/completions",
-            gateway.proxy(chat_completions.validator, "/chat/completions", RULES_CHAT_COMPLETIONS),
+            gateway.proxy(
+                chat_completions.validator,
+                "/chat/completions",
+                RULES_CHAT_COMPLETIONS,
+                categories=("text", "code", "reasoning", "multimodal"),
+            ),
             methods=["POST"],
         ),
         # matrix endpoint completions: POST /v1/completions (supported: yes)
         Route(
             "/v1/completions",
-            gateway.proxy(completions.validator, "/completions", RULES_COMPLETIONS),
+            gateway.proxy(
+                completions.validator,
+                "/completions",
+                RULES_COMPLETIONS,
+                categories=("text", "code"),
+            ),
             methods=["POST"],
         ),
         # matrix endpoint models: GET /v1/models (supported: yes)
@@ -77,7 +87,12 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
         # matrix endpoint embeddings: POST /v1/embeddings (supported: yes)
         Route(
             "/v1/embeddings",
-            gateway.proxy(embeddings.validator, "/embeddings", RULES_EMBEDDINGS),
+            gateway.proxy(
+                embeddings.validator,
+                "/embeddings",
+                RULES_EMBEDDINGS,
+                categories=("embeddings",),
+            ),
             methods=["POST"],
         ),
         # matrix endpoint fine-tuning: POST /v1/fine-tuning, /v1/fine_tuning/jobs (supported: no)

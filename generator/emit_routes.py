@@ -20,6 +20,7 @@ class RouteGroup:
     module: str
     upstream_path: str
     rules_constant: str
+    categories: tuple[str, ...]  # model categories the matrix maps to this endpoint
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ def route_groups(matrix: Matrix) -> tuple[RouteGroup, ...]:
             module=module_name(e.key),
             upstream_path=e.paths[0].removeprefix("/v1"),
             rules_constant=rules_constant(e.key),
+            categories=tuple(
+                name
+                for name, served_on in matrix.categories.items()
+                if f"{e.method} {e.paths[0]}" in served_on
+            ),
         )
         for e in matrix.endpoints
     )

@@ -38,6 +38,8 @@ def _pyrepr(value: Any) -> str:
 
 def _pytuple(values: Any) -> str:
     items = [repr(v) for v in values]
+    if not items:
+        return "()"
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 

@@ -341,3 +341,30 @@ def test_allowlisted_origin_gets_cors_headers_and_others_do_not(
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
     assert "POST" in preflight.headers["access-control-allow-methods"]
+
+
+# ---------------------------------------------------------------- body size and model category
+
+
+def test_body_over_the_size_limit_is_a_413_and_the_gateway_keeps_serving(
+    start_gateway: StartGateway, local_key: str
+) -> None:
+    with start_gateway({"GATEWAY_MAX_BODY_BYTES": "4096"}) as url:
+        big = b'{"model": "chat-full", "messages": [{"role": "user", "content": "'
+        response = post(url, local_key, big + b"x" * 10_000 + b'"}]}')
+        assert response.status_code == 413
+        assert response.json()["error"]["message"].startswith("Request body too large")
+        small = b'{"model": "chat-full", "messages": [{"role": "user", "content": "hi"}]}'
+        assert post(url, local_key, small).status_code == 200
+
+
+def test_model_of_a_category_the_endpoint_does_not_serve_is_a_404_naming_model(
+    client: openai.OpenAI,
+) -> None:
+    with pytest.raises(openai.NotFoundError) as failure:
+        client.chat.completions.create(model="embed-model", messages=user("hi"))
+    assert failure.value.param == "model"
+    assert isinstance(failure.value.body, dict)
+    assert failure.value.body["message"].startswith(
+        "Model 'embed-model' (category embeddings) is not served on POST /v1/chat/completions."
+    )

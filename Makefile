@@ -2,6 +2,8 @@
 # machine: system packages, the virtualenv, then the job itself.
 PYTHON := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
+# Tools the tests and the generator start (ruff, python) come from the virtualenv.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: system-deps install regen check-generated serve test lint typecheck bench \
 	bench-validator bench-gateway surface-diff

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def format_python(source: str, filename: str) -> str:
 
 def _ruff(arguments: list[str], source: str) -> str:
     result = subprocess.run(
-        ["ruff", *arguments],
+        [sys.executable, "-m", "ruff", *arguments],  # the venv's ruff, activated or not
         input=source,
         capture_output=True,
         text=True,

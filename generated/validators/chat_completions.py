@@ -641,9 +641,9 @@ class ChatCompletionCreateParams(
     # matrix chat.completions.logprobs · openai.types.chat.completion_create_params.CompletionCreateParamsBase.logprobs: Optional[bool]
     logprobs: bool | UnsetType | None = UNSET
     # matrix chat.completions.max_completion_tokens · openai.types.chat.completion_create_params.CompletionCreateParamsBase.max_completion_tokens: Optional[int]
-    max_completion_tokens: int | UnsetType | None = UNSET
+    max_completion_tokens: Annotated[int, Meta(ge=1)] | UnsetType | None = UNSET
     # matrix chat.completions.max_tokens · openai.types.chat.completion_create_params.CompletionCreateParamsBase.max_tokens: Optional[int]
-    max_tokens: int | UnsetType | None = UNSET
+    max_tokens: Annotated[int, Meta(ge=1)] | UnsetType | None = UNSET
     # matrix chat.completions.metadata · openai.types.chat.completion_create_params.CompletionCreateParamsBase.metadata: Optional[Metadata]
     metadata: (
         Annotated[
@@ -1241,9 +1241,13 @@ SCHEMA = s.Object(
         # matrix chat.completions.logprobs · openai.types.chat.completion_create_params.CompletionCreateParamsBase.logprobs: Optional[bool]
         s.Field("logprobs", s.OneOf((s.Scalar("boolean"), s.Null())), required=False),
         # matrix chat.completions.max_completion_tokens · openai.types.chat.completion_create_params.CompletionCreateParamsBase.max_completion_tokens: Optional[int]
-        s.Field("max_completion_tokens", s.OneOf((s.Scalar("integer"), s.Null())), required=False),
+        s.Field(
+            "max_completion_tokens",
+            s.OneOf((s.Scalar("integer", minimum=1), s.Null())),
+            required=False,
+        ),
         # matrix chat.completions.max_tokens · openai.types.chat.completion_create_params.CompletionCreateParamsBase.max_tokens: Optional[int]
-        s.Field("max_tokens", s.OneOf((s.Scalar("integer"), s.Null())), required=False),
+        s.Field("max_tokens", s.OneOf((s.Scalar("integer", minimum=1), s.Null())), required=False),
         # matrix chat.completions.metadata · openai.types.chat.completion_create_params.CompletionCreateParamsBase.metadata: Optional[Metadata]
         s.Field(
             "metadata",

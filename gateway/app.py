@@ -23,13 +23,12 @@ from gateway.auth import KeyStore
 from gateway.catalog import IndexedCatalog, load_catalog
 from gateway.config import Config, config_path, load_config
 from gateway.errors import ApiError
-from gateway.handlers import Gateway
+from gateway.handlers import Gateway, doc_base
 from gateway.health import HealthMonitor
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.upstream import Upstream
 
 log = logging.getLogger("gateway")
-DOCS_PATH = "/docs/compatibility"
 
 
 def create_app(path: Path | None = None) -> Starlette:
@@ -57,7 +56,15 @@ def build_app(config: Config, catalog: IndexedCatalog, keys: KeyStore) -> Starle
     upstream = Upstream(config.timeouts.connect_s, config.timeouts.upstream_s)
     engines = {name: e.base_url.rstrip("/") for name, e in catalog.catalog.engines.items()}
     health = HealthMonitor(upstream, engines, config.timeouts.health_interval_s)
-    gateway = Gateway(catalog, keys, _limiter(config), upstream, health, config.max_body_bytes)
+    gateway = Gateway(
+        catalog,
+        keys,
+        _limiter(config),
+        upstream,
+        health,
+        config.max_body_bytes,
+        config.doc_base_url,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -104,13 +111,9 @@ def _cors(config: Config) -> list[Middleware]:
     ]
 
 
-def doc_base(config: Config, request: Request) -> str:
-    return config.doc_base_url or f"{str(request.base_url).rstrip('/')}{DOCS_PATH}"
-
-
 def error_response(error: ApiError, config: Config, request: Request) -> Response:
     return JSONResponse(
-        error.envelope(doc_base(config, request)), error.status, headers=error.headers
+        error.envelope(doc_base(config.doc_base_url, request)), error.status, headers=error.headers
     )
 
 

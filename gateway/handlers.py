@@ -37,6 +37,7 @@ _decode = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder().encode
 _DONE = b"data: [DONE]\n\n"
 _GENERATED = Path(__file__).resolve().parent.parent / "generated"
+DOCS_PATH = "/docs/compatibility"
 
 
 class JSONBytes(Response):
@@ -69,6 +70,7 @@ class Gateway:
         upstream: Upstream,
         health: HealthMonitor,
         max_body_bytes: int,
+        doc_base_url: str | None = None,
     ) -> None:
         self.catalog = catalog
         self.keys = keys
@@ -76,6 +78,7 @@ class Gateway:
         self.upstream = upstream
         self.health = health
         self.max_body_bytes = max_body_bytes
+        self.doc_base_url = doc_base_url
 
     async def admit(self, request: Request, tokens: int) -> tuple[KeyRecord, dict[str, str]]:
         """Authenticate and count one request; the rate-limit headers for its answer."""
@@ -147,7 +150,8 @@ class Gateway:
                 forwarded = forward_body(body, model.upstream_model, rewrites)
                 url = f"{self.catalog.base_urls[model.id]}{upstream_path}"
                 if getattr(typed, "stream", None) is True:
-                    return await self._stream(url, forwarded, model, headers)
+                    docs = doc_base(self.doc_base_url, request)
+                    return await self._stream(url, forwarded, model, headers, docs)
                 return await self._complete(url, forwarded, model, typed, headers)
             except ApiError as error:
                 error.headers = {**headers, **error.headers}
@@ -167,11 +171,11 @@ class Gateway:
         return JSONBytes(_encode(payload), reply.status, headers=headers)
 
     async def _stream(
-        self, url: str, body: bytes, model: Model, headers: dict[str, str]
+        self, url: str, body: bytes, model: Model, headers: dict[str, str], docs: str
     ) -> Response:
         upstream = await self.upstream.open_stream(url, body, model.id)
         return StreamingResponse(
-            relay(upstream, model),
+            relay(upstream, model, docs),
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache"},
         )
@@ -256,7 +260,12 @@ def forward_body(body: bytes, upstream_model: str, rewrites: list[Rewrite]) -> b
     return _encode(fields)
 
 
-async def relay(upstream: aiohttp.ClientResponse, model: Model) -> AsyncIterator[bytes]:
+def doc_base(configured: str | None, request: Request) -> str:
+    """Where `doc_url`s point: the configured page, else this gateway's own copy."""
+    return configured or f"{str(request.base_url).rstrip('/')}{DOCS_PATH}"
+
+
+async def relay(upstream: aiohttp.ClientResponse, model: Model, docs: str) -> AsyncIterator[bytes]:
     """Relay an engine's event stream chunk by chunk, rewriting each chunk.
 
     When the client goes away Starlette cancels this generator; closing the
@@ -270,18 +279,16 @@ async def relay(upstream: aiohttp.ClientResponse, model: Model) -> AsyncIterator
             yield b"data: " + _rewrite_chunk(data, model) + b"\n\n"
     except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as failure:
         # Headers are gone already: say it the way OpenAI's stream does, as an error event.
-        yield b"data: " + _encode(_stream_error(failure, model)) + b"\n\n"
+        yield b"data: " + _encode(_stream_error(failure, model).envelope(docs)) + b"\n\n"
     finally:
         upstream.close()
 
 
-def _stream_error(failure: Exception, model: Model) -> dict[str, Any]:
+def _stream_error(failure: Exception, model: Model) -> ApiError:
     """An engine that stalls mid-stream timed out; anything else is an invalid response."""
     if isinstance(failure, TimeoutError):
-        error = transport_error(failure, model.id)
-    else:
-        error = garbage_error(model.id)
-    return {"error": {"message": error.message, "type": error.type, "param": None, "code": None}}
+        return transport_error(failure, model.id)
+    return garbage_error(model.id)
 
 
 def _rewrite_chunk(data: bytes, model: Model) -> bytes:

@@ -102,13 +102,14 @@ def test_engine_failure_is_a_server_error_status(
 
 @pytest.mark.parametrize("model", ["fail-garbage", "fail-disconnect"])
 def test_engine_failing_after_a_200_stream_start_ends_in_an_error_event(
-    client: openai.OpenAI, model: str
+    client: openai.OpenAI, gateway_url: str, model: str
 ) -> None:
     stream = client.chat.completions.create(model=model, messages=user("x"), stream=True)
     with stream, pytest.raises(openai.APIError) as raised:
         list(stream)
     assert "returned an invalid response" in raised.value.message
     assert isinstance(raised.value.body, dict) and raised.value.body["type"] == "server_error"
+    assert raised.value.body["doc_url"].startswith(f"{gateway_url}/docs/compatibility#")
 
 
 def test_slow_engine_is_504_after_the_upstream_timeout(

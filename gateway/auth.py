@@ -32,9 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from gateway.config_errors import ConfigError
+from gateway.config_errors import ConfigError, read_yaml
 from gateway.errors import ApiError
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -150,12 +148,7 @@ def _incorrect_key_message(key: str, key_location: str | None) -> str:
 
 def _read_key_entries(path: Path) -> list[Any]:
     """The raw `keys:` list of the file, checked only for shape."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read keys file: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(path, f"not valid YAML: {exc}") from exc
+    document = read_yaml(path, "keys file")
     if not isinstance(document, dict) or set(document) != {"keys"}:
         raise ConfigError(path, "expected a mapping with exactly one field, `keys`")
     entries = document["keys"]

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
-import yaml
 
-from gateway.config_errors import ConfigError
+from gateway.config_errors import ConfigError, read_yaml
 
 Category = Literal[
     "text", "code", "reasoning", "multimodal", "embeddings", "image", "audio", "video"
@@ -39,15 +38,6 @@ class Catalog(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     engines: dict[str, Engine]
     models: list[Model]
 
-    def model(self, model_id: str) -> Model | None:
-        return self._by_id().get(model_id)
-
-    def engine_of(self, model: Model) -> Engine:
-        return self.engines[model.engine]
-
-    def _by_id(self) -> dict[str, Model]:
-        return {m.id: m for m in self.models}
-
 
 class IndexedCatalog:
     """A catalog with its lookups built once (the request path reads it per request)."""
@@ -65,12 +55,7 @@ class IndexedCatalog:
 
 def load_catalog(path: Path) -> IndexedCatalog:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        catalog = msgspec.convert(data, Catalog)
-    except OSError as error:
-        raise ConfigError(path, f"cannot read: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(path, f"not valid YAML: {error}") from None
+        catalog = msgspec.convert(read_yaml(path, "model catalog"), Catalog)
     except msgspec.ValidationError as error:
         raise ConfigError(path, str(error)) from None
     _check(catalog, path)

@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import yaml
 
-from gateway.config_errors import ConfigError
+from gateway.config_errors import ConfigError, read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "gateway.yaml"
@@ -84,7 +83,7 @@ def config_path(environ: Mapping[str, str] = os.environ) -> Path:
 
 def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
     """The file's settings with the environment's overrides applied, checked."""
-    data = _read_yaml(path)
+    data = _read_yaml(path, "configuration file")
     for variable, where in _ENV.items():
         if variable in environ:
             _override(data, where, _env_value(variable, environ[variable]))
@@ -97,12 +96,7 @@ def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError(path, f"cannot read: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(path, f"not valid YAML: {error}") from None
+    data = read_yaml(path, "configuration file")
     if not isinstance(data, dict):
         raise ConfigError(path, "expected a mapping of settings at the top level")
     return data

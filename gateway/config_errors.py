@@ -8,6 +8,9 @@ straight at the line to fix.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 
 class ConfigError(ValueError):
@@ -17,3 +20,13 @@ class ConfigError(ValueError):
         super().__init__(f"{path}: {problem}")
         self.path = str(path)
         self.problem = problem
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """The YAML document of a configuration file (`what`: "keys file", "catalog", …)."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError(path, f"cannot read {what}: {error.strerror or error}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(path, f"not valid YAML: {error}") from None

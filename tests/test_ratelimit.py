@@ -4,14 +4,11 @@ shared Redis backend against a real redis-server (atomicity, fail-closed)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
 import pytest
@@ -28,6 +25,7 @@ from gateway.ratelimit import (
 )
 
 T = TypeVar("T")
+StartRedis = Callable[[int], AbstractContextManager[str]]  # the conftest fixture's type
 OPENAI_HEADERS = {
     "x-ratelimit-limit-requests",
     "x-ratelimit-limit-tokens",
@@ -259,70 +257,11 @@ def test_rate_limit_error_for_tokens_in_openai_wording() -> None:
 # ---------------------------------------------------------------- Redis backend
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def redis_answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as connection:
-            connection.sendall(b"PING\r\n")
-            return connection.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def wait_until_ready(server: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if redis_answers_ping(port):
-            return
-        if server.poll() is not None:
-            break
-        time.sleep(0.05)
-    pytest.fail(f"redis-server on port {port} not ready; log:\n{log.read_text()[-2000:]}")
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A throw-away redis-server on a free loopback port, without persistence."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server not installed (Debian package: redis-server)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    port = free_port()
-    log = tmp_path_factory.mktemp("redis") / "redis.log"
-    with log.open("wb") as log_file:
-        server = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_ready(server, port, log)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+@pytest.fixture(scope="module")
+def redis_url(start_redis: StartRedis, unused_port: Callable[[], int]) -> Iterator[str]:
+    """A throw-away redis-server on a free loopback port, without persistence (conftest)."""
+    with start_redis(unused_port()) as url:
+        yield url
 
 
 def redis_run(url: str, use: Callable[[RedisRateLimiter], Awaitable[T]]) -> T:
@@ -411,8 +350,8 @@ def test_redis_two_replicas_200_concurrent_acquires_admit_exactly_rpm(redis_url:
     assert remaining == list(range(50))
 
 
-def test_redis_unreachable_fails_closed_with_503_quickly() -> None:
-    closed_port = free_port()  # bound then released: nothing listens there
+def test_redis_unreachable_fails_closed_with_503_quickly(unused_port: Callable[[], int]) -> None:
+    closed_port = unused_port()  # bound then released: nothing listens there
 
     async def scenario(limiter: RedisRateLimiter) -> None:
         await limiter.acquire("k", 10, 100, 1)

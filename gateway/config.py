@@ -83,7 +83,7 @@ def config_path(environ: Mapping[str, str] = os.environ) -> Path:
 
 def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Config:
     """The file's settings with the environment's overrides applied, checked."""
-    data = _read_yaml(path, "configuration file")
+    data = _read_yaml(path)
     for variable, where in _ENV.items():
         if variable in environ:
             _override(data, where, _env_value(variable, environ[variable]))

@@ -26,6 +26,9 @@ def explain(value: Any, node: Object) -> Problem | None:
     """The first problem in a decoded body (a dict) against the root object."""
     if not isinstance(value, dict):
         return Problem(None, wording.body_not_object(value))
+    for field in node.fields:
+        if field.missing_message is not None and field.name not in value:
+            return Problem(None, field.missing_message)
     return _object(value, node, "")
 
 

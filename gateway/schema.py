@@ -55,6 +55,9 @@ class Field:
     name: str
     type: Node
     required: bool
+    # The real API's own words when this top-level field is missing; such a
+    # field is checked before all others and the error has no `param`.
+    missing_message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -320,6 +320,10 @@ def constraint_texts(c: Constraints) -> tuple[str, ...]:
         None if c.key_max_length is None else f"Keys at most {c.key_max_length} characters.",
         None if c.value_max_length is None else f"Values at most {c.value_max_length} characters.",
         _bounds("Each value", c.value_minimum, c.value_maximum),
+        None
+        if c.missing_message is None
+        else f'Checked first: when missing, the answer is "{c.missing_message}" (param null), '
+        "as the real API says it.",
         c.why,
     ]
     return tuple(t for t in texts if t)

@@ -41,6 +41,7 @@ class SchemaField:
     expression: str
     required: bool
     comment: str
+    missing_message: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +90,7 @@ def build_module(surface: ir.Surface, endpoint: Endpoint) -> ValidatorModule:
         _require_expressible(obj)
     ordered = _dependency_order(builder.objects, [node for _, node, _ in top])
     root_struct = _root_struct(root, endpoint.key, top)
-    root_schema = _root_schema(root, endpoint.key, top)
+    root_schema = _root_schema(endpoint, root, top)
     return ValidatorModule(
         endpoint=endpoint.key,
         method=endpoint.method,
@@ -175,10 +176,17 @@ def _root_struct(
 
 
 def _root_schema(
-    root: ir.ObjectDef, key: str, top: list[tuple[ir.Field, s.Node, bool]]
+    endpoint: Endpoint, root: ir.ObjectDef, top: list[tuple[ir.Field, s.Node, bool]]
 ) -> SchemaDef:
     fields = tuple(
-        SchemaField(f.name, expression(node), f.required, _comment(f, key)) for f, node, _ in top
+        SchemaField(
+            f.name,
+            expression(node),
+            f.required,
+            _comment(f, endpoint.key),
+            endpoint.validated[f.name].missing_message,
+        )
+        for f, node, _ in top
     )
     return SchemaDef("SCHEMA", root.name, None, fields)
 

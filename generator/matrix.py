@@ -44,6 +44,7 @@ class Constraints(_Strict):
     value_max_length: int | None = None
     value_minimum: float | None = None
     value_maximum: float | None = None
+    missing_message: str | None = None  # the real API's words when it is missing
     why: str | None = None
 
 

@@ -59,6 +59,12 @@ GOLDENS: list[tuple[str, str, bytes, dict[str, Any]]] = [
         ),
     ),
     (
+        "missing model: the real API's own words, before any other problem",
+        "chat.completions",
+        b'{"messages": []}',
+        envelope("you must provide a model parameter", None, "endpoint-chat-completions"),
+    ),
+    (
         "missing nested",
         "chat.completions",
         b'{"model": "m", "messages": [{"content": "hi"}]}',

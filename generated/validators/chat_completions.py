@@ -706,9 +706,17 @@ SCHEMA_ChatCompletionContentPartTextParam = s.Object(
     "ChatCompletionContentPartTextParam",
     (
         # openai.types.chat.chat_completion_content_part_text_param.ChatCompletionContentPartTextParam.text: Required[str]
-        s.Field("text", s.Scalar("string"), required=True),
+        s.Field(
+            "text",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_content_part_text_param.ChatCompletionContentPartTextParam.type: Required[Literal["text"]]
-        s.Field("type", s.Enum(("text",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("text",)),
+            required=True,
+        ),
     ),
 )
 
@@ -722,9 +730,17 @@ SCHEMA_ChatCompletionDeveloperMessageParamTagged = s.Object(
             required=True,
         ),
         # openai.types.chat.chat_completion_developer_message_param.ChatCompletionDeveloperMessageParam.role: Required[Literal["developer"]]
-        s.Field("role", s.Enum(("developer",)), required=True),
+        s.Field(
+            "role",
+            s.Enum(("developer",)),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_developer_message_param.ChatCompletionDeveloperMessageParam.name: str
-        s.Field("name", s.Scalar("string"), required=False),
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=False,
+        ),
     ),
     tag_field="role",
 )
@@ -739,9 +755,17 @@ SCHEMA_ChatCompletionSystemMessageParamTagged = s.Object(
             required=True,
         ),
         # openai.types.chat.chat_completion_system_message_param.ChatCompletionSystemMessageParam.role: Required[Literal["system"]]
-        s.Field("role", s.Enum(("system",)), required=True),
+        s.Field(
+            "role",
+            s.Enum(("system",)),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_system_message_param.ChatCompletionSystemMessageParam.name: str
-        s.Field("name", s.Scalar("string"), required=False),
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=False,
+        ),
     ),
     tag_field="role",
 )
@@ -750,9 +774,17 @@ SCHEMA_ChatCompletionContentPartTextParamTagged = s.Object(
     "ChatCompletionContentPartTextParamTagged",
     (
         # openai.types.chat.chat_completion_content_part_text_param.ChatCompletionContentPartTextParam.text: Required[str]
-        s.Field("text", s.Scalar("string"), required=True),
+        s.Field(
+            "text",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_content_part_text_param.ChatCompletionContentPartTextParam.type: Required[Literal["text"]]
-        s.Field("type", s.Enum(("text",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("text",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -761,9 +793,17 @@ SCHEMA_ImageURL = s.Object(
     "ImageURL",
     (
         # openai.types.chat.chat_completion_content_part_image_param.ImageURL.url: Required[str]
-        s.Field("url", s.Scalar("string"), required=True),
+        s.Field(
+            "url",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_content_part_image_param.ImageURL.detail: Literal["auto", "low", "high"]
-        s.Field("detail", s.Enum(("auto", "low", "high")), required=False),
+        s.Field(
+            "detail",
+            s.Enum(("auto", "low", "high")),
+            required=False,
+        ),
     ),
 )
 
@@ -771,9 +811,17 @@ SCHEMA_ChatCompletionContentPartImageParamTagged = s.Object(
     "ChatCompletionContentPartImageParamTagged",
     (
         # openai.types.chat.chat_completion_content_part_image_param.ChatCompletionContentPartImageParam.image_url: Required[ImageURL]
-        s.Field("image_url", SCHEMA_ImageURL, required=True),
+        s.Field(
+            "image_url",
+            SCHEMA_ImageURL,
+            required=True,
+        ),
         # openai.types.chat.chat_completion_content_part_image_param.ChatCompletionContentPartImageParam.type: Required[Literal["image_url"]]
-        s.Field("type", s.Enum(("image_url",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("image_url",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -782,9 +830,17 @@ SCHEMA_InputAudio = s.Object(
     "InputAudio",
     (
         # openai.types.chat.chat_completion_content_part_input_audio_param.InputAudio.data: Required[str]
-        s.Field("data", s.Scalar("string"), required=True),
+        s.Field(
+            "data",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_content_part_input_audio_param.InputAudio.format: Required[Literal["wav", "mp3"]]
-        s.Field("format", s.Enum(("wav", "mp3")), required=True),
+        s.Field(
+            "format",
+            s.Enum(("wav", "mp3")),
+            required=True,
+        ),
     ),
 )
 
@@ -792,9 +848,17 @@ SCHEMA_ChatCompletionContentPartInputAudioParamTagged = s.Object(
     "ChatCompletionContentPartInputAudioParamTagged",
     (
         # openai.types.chat.chat_completion_content_part_input_audio_param.ChatCompletionContentPartInputAudioParam.input_audio: Required[InputAudio]
-        s.Field("input_audio", SCHEMA_InputAudio, required=True),
+        s.Field(
+            "input_audio",
+            SCHEMA_InputAudio,
+            required=True,
+        ),
         # openai.types.chat.chat_completion_content_part_input_audio_param.ChatCompletionContentPartInputAudioParam.type: Required[Literal["input_audio"]]
-        s.Field("type", s.Enum(("input_audio",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("input_audio",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -803,11 +867,23 @@ SCHEMA_FileFile = s.Object(
     "FileFile",
     (
         # openai.types.chat.chat_completion_content_part_param.FileFile.file_data: str
-        s.Field("file_data", s.Scalar("string"), required=False),
+        s.Field(
+            "file_data",
+            s.Scalar("string"),
+            required=False,
+        ),
         # openai.types.chat.chat_completion_content_part_param.FileFile.file_id: str
-        s.Field("file_id", s.Scalar("string"), required=False),
+        s.Field(
+            "file_id",
+            s.Scalar("string"),
+            required=False,
+        ),
         # openai.types.chat.chat_completion_content_part_param.FileFile.filename: str
-        s.Field("filename", s.Scalar("string"), required=False),
+        s.Field(
+            "filename",
+            s.Scalar("string"),
+            required=False,
+        ),
     ),
 )
 
@@ -815,9 +891,17 @@ SCHEMA_FileTagged = s.Object(
     "FileTagged",
     (
         # openai.types.chat.chat_completion_content_part_param.File.file: Required[FileFile]
-        s.Field("file", SCHEMA_FileFile, required=True),
+        s.Field(
+            "file",
+            SCHEMA_FileFile,
+            required=True,
+        ),
         # openai.types.chat.chat_completion_content_part_param.File.type: Required[Literal["file"]]
-        s.Field("type", s.Enum(("file",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("file",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -846,9 +930,17 @@ SCHEMA_ChatCompletionUserMessageParamTagged = s.Object(
             required=True,
         ),
         # openai.types.chat.chat_completion_user_message_param.ChatCompletionUserMessageParam.role: Required[Literal["user"]]
-        s.Field("role", s.Enum(("user",)), required=True),
+        s.Field(
+            "role",
+            s.Enum(("user",)),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_user_message_param.ChatCompletionUserMessageParam.name: str
-        s.Field("name", s.Scalar("string"), required=False),
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=False,
+        ),
     ),
     tag_field="role",
 )
@@ -857,7 +949,11 @@ SCHEMA_Audio = s.Object(
     "Audio",
     (
         # openai.types.chat.chat_completion_assistant_message_param.Audio.id: Required[str]
-        s.Field("id", s.Scalar("string"), required=True),
+        s.Field(
+            "id",
+            s.Scalar("string"),
+            required=True,
+        ),
     ),
 )
 
@@ -865,9 +961,17 @@ SCHEMA_ChatCompletionContentPartRefusalParamTagged = s.Object(
     "ChatCompletionContentPartRefusalParamTagged",
     (
         # openai.types.chat.chat_completion_content_part_refusal_param.ChatCompletionContentPartRefusalParam.refusal: Required[str]
-        s.Field("refusal", s.Scalar("string"), required=True),
+        s.Field(
+            "refusal",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_content_part_refusal_param.ChatCompletionContentPartRefusalParam.type: Required[Literal["refusal"]]
-        s.Field("type", s.Enum(("refusal",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("refusal",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -876,9 +980,17 @@ SCHEMA_FunctionCall = s.Object(
     "FunctionCall",
     (
         # openai.types.chat.chat_completion_assistant_message_param.FunctionCall.arguments: Required[str]
-        s.Field("arguments", s.Scalar("string"), required=True),
+        s.Field(
+            "arguments",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_assistant_message_param.FunctionCall.name: Required[str]
-        s.Field("name", s.Scalar("string"), required=True),
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=True,
+        ),
     ),
 )
 
@@ -886,9 +998,17 @@ SCHEMA_ChatCompletionMessageFunctionToolCallParamFunction = s.Object(
     "chat.chat_completion_message_function_tool_call_param.Function",
     (
         # openai.types.chat.chat_completion_message_function_tool_call_param.Function.arguments: Required[str]
-        s.Field("arguments", s.Scalar("string"), required=True),
+        s.Field(
+            "arguments",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_message_function_tool_call_param.Function.name: Required[str]
-        s.Field("name", s.Scalar("string"), required=True),
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=True,
+        ),
     ),
 )
 
@@ -896,13 +1016,23 @@ SCHEMA_ChatCompletionMessageFunctionToolCallParamTagged = s.Object(
     "ChatCompletionMessageFunctionToolCallParamTagged",
     (
         # openai.types.chat.chat_completion_message_function_tool_call_param.ChatCompletionMessageFunctionToolCallParam.id: Required[str]
-        s.Field("id", s.Scalar("string"), required=True),
+        s.Field(
+            "id",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_message_function_tool_call_param.ChatCompletionMessageFunctionToolCallParam.function: Required[Function]
         s.Field(
-            "function", SCHEMA_ChatCompletionMessageFunctionToolCallParamFunction, required=True
+            "function",
+            SCHEMA_ChatCompletionMessageFunctionToolCallParamFunction,
+            required=True,
         ),
         # openai.types.chat.chat_completion_message_function_tool_call_param.ChatCompletionMessageFunctionToolCallParam.type: Required[Literal["function"]]
-        s.Field("type", s.Enum(("function",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("function",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -911,9 +1041,17 @@ SCHEMA_ChatCompletionMessageCustomToolCallParamCustom = s.Object(
     "chat.chat_completion_message_custom_tool_call_param.Custom",
     (
         # openai.types.chat.chat_completion_message_custom_tool_call_param.Custom.input: Required[str]
-        s.Field("input", s.Scalar("string"), required=True),
+        s.Field(
+            "input",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_message_custom_tool_call_param.Custom.name: Required[str]
-        s.Field("name", s.Scalar("string"), required=True),
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=True,
+        ),
     ),
 )
 
@@ -921,11 +1059,23 @@ SCHEMA_ChatCompletionMessageCustomToolCallParamTagged = s.Object(
     "ChatCompletionMessageCustomToolCallParamTagged",
     (
         # openai.types.chat.chat_completion_message_custom_tool_call_param.ChatCompletionMessageCustomToolCallParam.id: Required[str]
-        s.Field("id", s.Scalar("string"), required=True),
+        s.Field(
+            "id",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_message_custom_tool_call_param.ChatCompletionMessageCustomToolCallParam.custom: Required[Custom]
-        s.Field("custom", SCHEMA_ChatCompletionMessageCustomToolCallParamCustom, required=True),
+        s.Field(
+            "custom",
+            SCHEMA_ChatCompletionMessageCustomToolCallParamCustom,
+            required=True,
+        ),
         # openai.types.chat.chat_completion_message_custom_tool_call_param.ChatCompletionMessageCustomToolCallParam.type: Required[Literal["custom"]]
-        s.Field("type", s.Enum(("custom",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("custom",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -934,9 +1084,17 @@ SCHEMA_ChatCompletionAssistantMessageParamTagged = s.Object(
     "ChatCompletionAssistantMessageParamTagged",
     (
         # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.role: Required[Literal["assistant"]]
-        s.Field("role", s.Enum(("assistant",)), required=True),
+        s.Field(
+            "role",
+            s.Enum(("assistant",)),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.audio: Optional[Audio]
-        s.Field("audio", s.OneOf((SCHEMA_Audio, s.Null())), required=False),
+        s.Field(
+            "audio",
+            s.OneOf((SCHEMA_Audio, s.Null())),
+            required=False,
+        ),
         # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.content: Union[str, Iterable[ContentArrayOfContentPart], None]
         s.Field(
             "content",
@@ -957,11 +1115,23 @@ SCHEMA_ChatCompletionAssistantMessageParamTagged = s.Object(
             required=False,
         ),
         # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.function_call: Optional[FunctionCall]
-        s.Field("function_call", s.OneOf((SCHEMA_FunctionCall, s.Null())), required=False),
+        s.Field(
+            "function_call",
+            s.OneOf((SCHEMA_FunctionCall, s.Null())),
+            required=False,
+        ),
         # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.name: str
-        s.Field("name", s.Scalar("string"), required=False),
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=False,
+        ),
         # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.refusal: Optional[str]
-        s.Field("refusal", s.OneOf((s.Scalar("string"), s.Null())), required=False),
+        s.Field(
+            "refusal",
+            s.OneOf((s.Scalar("string"), s.Null())),
+            required=False,
+        ),
         # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.tool_calls: Iterable[ChatCompletionMessageToolCallUnionParam]
         s.Field(
             "tool_calls",
@@ -989,9 +1159,17 @@ SCHEMA_ChatCompletionToolMessageParamTagged = s.Object(
             required=True,
         ),
         # openai.types.chat.chat_completion_tool_message_param.ChatCompletionToolMessageParam.role: Required[Literal["tool"]]
-        s.Field("role", s.Enum(("tool",)), required=True),
+        s.Field(
+            "role",
+            s.Enum(("tool",)),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_tool_message_param.ChatCompletionToolMessageParam.tool_call_id: Required[str]
-        s.Field("tool_call_id", s.Scalar("string"), required=True),
+        s.Field(
+            "tool_call_id",
+            s.Scalar("string"),
+            required=True,
+        ),
     ),
     tag_field="role",
 )
@@ -1000,11 +1178,23 @@ SCHEMA_ChatCompletionFunctionMessageParamTagged = s.Object(
     "ChatCompletionFunctionMessageParamTagged",
     (
         # openai.types.chat.chat_completion_function_message_param.ChatCompletionFunctionMessageParam.content: Required[Optional[str]]
-        s.Field("content", s.OneOf((s.Scalar("string"), s.Null())), required=True),
+        s.Field(
+            "content",
+            s.OneOf((s.Scalar("string"), s.Null())),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_function_message_param.ChatCompletionFunctionMessageParam.name: Required[str]
-        s.Field("name", s.Scalar("string"), required=True),
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_function_message_param.ChatCompletionFunctionMessageParam.role: Required[Literal["function"]]
-        s.Field("role", s.Enum(("function",)), required=True),
+        s.Field(
+            "role",
+            s.Enum(("function",)),
+            required=True,
+        ),
     ),
     tag_field="role",
 )
@@ -1013,7 +1203,11 @@ SCHEMA_ResponseFormatTextTagged = s.Object(
     "ResponseFormatTextTagged",
     (
         # openai.types.shared_params.response_format_text.ResponseFormatText.type: Required[Literal["text"]]
-        s.Field("type", s.Enum(("text",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("text",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -1022,13 +1216,29 @@ SCHEMA_JSONSchema = s.Object(
     "JSONSchema",
     (
         # openai.types.shared_params.response_format_json_schema.JSONSchema.name: Required[str]
-        s.Field("name", s.Scalar("string"), required=True),
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.shared_params.response_format_json_schema.JSONSchema.description: str
-        s.Field("description", s.Scalar("string"), required=False),
+        s.Field(
+            "description",
+            s.Scalar("string"),
+            required=False,
+        ),
         # openai.types.shared_params.response_format_json_schema.JSONSchema.schema: Dict[str, object]
-        s.Field("schema", s.Map(s.AnyJson()), required=False),
+        s.Field(
+            "schema",
+            s.Map(s.AnyJson()),
+            required=False,
+        ),
         # openai.types.shared_params.response_format_json_schema.JSONSchema.strict: Optional[bool]
-        s.Field("strict", s.OneOf((s.Scalar("boolean"), s.Null())), required=False),
+        s.Field(
+            "strict",
+            s.OneOf((s.Scalar("boolean"), s.Null())),
+            required=False,
+        ),
     ),
 )
 
@@ -1036,9 +1246,17 @@ SCHEMA_ResponseFormatJSONSchemaTagged = s.Object(
     "ResponseFormatJSONSchemaTagged",
     (
         # openai.types.shared_params.response_format_json_schema.ResponseFormatJSONSchema.json_schema: Required[JSONSchema]
-        s.Field("json_schema", SCHEMA_JSONSchema, required=True),
+        s.Field(
+            "json_schema",
+            SCHEMA_JSONSchema,
+            required=True,
+        ),
         # openai.types.shared_params.response_format_json_schema.ResponseFormatJSONSchema.type: Required[Literal["json_schema"]]
-        s.Field("type", s.Enum(("json_schema",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("json_schema",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -1047,7 +1265,11 @@ SCHEMA_ResponseFormatJSONObjectTagged = s.Object(
     "ResponseFormatJSONObjectTagged",
     (
         # openai.types.shared_params.response_format_json_object.ResponseFormatJSONObject.type: Required[Literal["json_object"]]
-        s.Field("type", s.Enum(("json_object",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("json_object",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -1056,9 +1278,17 @@ SCHEMA_ChatCompletionStreamOptionsParam = s.Object(
     "ChatCompletionStreamOptionsParam",
     (
         # openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam.include_obfuscation: bool
-        s.Field("include_obfuscation", s.Scalar("boolean"), required=False),
+        s.Field(
+            "include_obfuscation",
+            s.Scalar("boolean"),
+            required=False,
+        ),
         # openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam.include_usage: bool
-        s.Field("include_usage", s.Scalar("boolean"), required=False),
+        s.Field(
+            "include_usage",
+            s.Scalar("boolean"),
+            required=False,
+        ),
     ),
 )
 
@@ -1066,9 +1296,17 @@ SCHEMA_ChatCompletionAllowedToolsParam = s.Object(
     "ChatCompletionAllowedToolsParam",
     (
         # openai.types.chat.chat_completion_allowed_tools_param.ChatCompletionAllowedToolsParam.mode: Required[Literal["auto", "required"]]
-        s.Field("mode", s.Enum(("auto", "required")), required=True),
+        s.Field(
+            "mode",
+            s.Enum(("auto", "required")),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_allowed_tools_param.ChatCompletionAllowedToolsParam.tools: Required[Iterable[Dict[str, object]]]
-        s.Field("tools", s.Array(s.Map(s.AnyJson())), required=True),
+        s.Field(
+            "tools",
+            s.Array(s.Map(s.AnyJson())),
+            required=True,
+        ),
     ),
 )
 
@@ -1076,9 +1314,17 @@ SCHEMA_ChatCompletionAllowedToolChoiceParamTagged = s.Object(
     "ChatCompletionAllowedToolChoiceParamTagged",
     (
         # openai.types.chat.chat_completion_allowed_tool_choice_param.ChatCompletionAllowedToolChoiceParam.allowed_tools: Required[ChatCompletionAllowedToolsParam]
-        s.Field("allowed_tools", SCHEMA_ChatCompletionAllowedToolsParam, required=True),
+        s.Field(
+            "allowed_tools",
+            SCHEMA_ChatCompletionAllowedToolsParam,
+            required=True,
+        ),
         # openai.types.chat.chat_completion_allowed_tool_choice_param.ChatCompletionAllowedToolChoiceParam.type: Required[Literal["allowed_tools"]]
-        s.Field("type", s.Enum(("allowed_tools",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("allowed_tools",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -1087,7 +1333,11 @@ SCHEMA_ChatCompletionNamedToolChoiceParamFunction = s.Object(
     "chat.chat_completion_named_tool_choice_param.Function",
     (
         # openai.types.chat.chat_completion_named_tool_choice_param.Function.name: Required[str]
-        s.Field("name", s.Scalar("string"), required=True),
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=True,
+        ),
     ),
 )
 
@@ -1095,9 +1345,17 @@ SCHEMA_ChatCompletionNamedToolChoiceParamTagged = s.Object(
     "ChatCompletionNamedToolChoiceParamTagged",
     (
         # openai.types.chat.chat_completion_named_tool_choice_param.ChatCompletionNamedToolChoiceParam.function: Required[Function]
-        s.Field("function", SCHEMA_ChatCompletionNamedToolChoiceParamFunction, required=True),
+        s.Field(
+            "function",
+            SCHEMA_ChatCompletionNamedToolChoiceParamFunction,
+            required=True,
+        ),
         # openai.types.chat.chat_completion_named_tool_choice_param.ChatCompletionNamedToolChoiceParam.type: Required[Literal["function"]]
-        s.Field("type", s.Enum(("function",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("function",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -1106,7 +1364,11 @@ SCHEMA_ChatCompletionNamedToolChoiceCustomParamCustom = s.Object(
     "chat.chat_completion_named_tool_choice_custom_param.Custom",
     (
         # openai.types.chat.chat_completion_named_tool_choice_custom_param.Custom.name: Required[str]
-        s.Field("name", s.Scalar("string"), required=True),
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=True,
+        ),
     ),
 )
 
@@ -1114,9 +1376,17 @@ SCHEMA_ChatCompletionNamedToolChoiceCustomParamTagged = s.Object(
     "ChatCompletionNamedToolChoiceCustomParamTagged",
     (
         # openai.types.chat.chat_completion_named_tool_choice_custom_param.ChatCompletionNamedToolChoiceCustomParam.custom: Required[Custom]
-        s.Field("custom", SCHEMA_ChatCompletionNamedToolChoiceCustomParamCustom, required=True),
+        s.Field(
+            "custom",
+            SCHEMA_ChatCompletionNamedToolChoiceCustomParamCustom,
+            required=True,
+        ),
         # openai.types.chat.chat_completion_named_tool_choice_custom_param.ChatCompletionNamedToolChoiceCustomParam.type: Required[Literal["custom"]]
-        s.Field("type", s.Enum(("custom",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("custom",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -1125,13 +1395,29 @@ SCHEMA_FunctionDefinition = s.Object(
     "FunctionDefinition",
     (
         # openai.types.shared_params.function_definition.FunctionDefinition.name: Required[str]
-        s.Field("name", s.Scalar("string"), required=True),
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.shared_params.function_definition.FunctionDefinition.description: str
-        s.Field("description", s.Scalar("string"), required=False),
+        s.Field(
+            "description",
+            s.Scalar("string"),
+            required=False,
+        ),
         # openai.types.shared_params.function_definition.FunctionDefinition.parameters: FunctionParameters
-        s.Field("parameters", s.Map(s.AnyJson()), required=False),
+        s.Field(
+            "parameters",
+            s.Map(s.AnyJson()),
+            required=False,
+        ),
         # openai.types.shared_params.function_definition.FunctionDefinition.strict: Optional[bool]
-        s.Field("strict", s.OneOf((s.Scalar("boolean"), s.Null())), required=False),
+        s.Field(
+            "strict",
+            s.OneOf((s.Scalar("boolean"), s.Null())),
+            required=False,
+        ),
     ),
 )
 
@@ -1139,9 +1425,17 @@ SCHEMA_ChatCompletionFunctionToolParamTagged = s.Object(
     "ChatCompletionFunctionToolParamTagged",
     (
         # openai.types.chat.chat_completion_function_tool_param.ChatCompletionFunctionToolParam.function: Required[FunctionDefinition]
-        s.Field("function", SCHEMA_FunctionDefinition, required=True),
+        s.Field(
+            "function",
+            SCHEMA_FunctionDefinition,
+            required=True,
+        ),
         # openai.types.chat.chat_completion_function_tool_param.ChatCompletionFunctionToolParam.type: Required[Literal["function"]]
-        s.Field("type", s.Enum(("function",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("function",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -1150,7 +1444,11 @@ SCHEMA_CustomFormatTextTagged = s.Object(
     "CustomFormatTextTagged",
     (
         # openai.types.chat.chat_completion_custom_tool_param.CustomFormatText.type: Required[Literal["text"]]
-        s.Field("type", s.Enum(("text",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("text",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -1159,9 +1457,17 @@ SCHEMA_CustomFormatGrammarGrammar = s.Object(
     "CustomFormatGrammarGrammar",
     (
         # openai.types.chat.chat_completion_custom_tool_param.CustomFormatGrammarGrammar.definition: Required[str]
-        s.Field("definition", s.Scalar("string"), required=True),
+        s.Field(
+            "definition",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_custom_tool_param.CustomFormatGrammarGrammar.syntax: Required[Literal["lark", "regex"]]
-        s.Field("syntax", s.Enum(("lark", "regex")), required=True),
+        s.Field(
+            "syntax",
+            s.Enum(("lark", "regex")),
+            required=True,
+        ),
     ),
 )
 
@@ -1169,9 +1475,17 @@ SCHEMA_CustomFormatGrammarTagged = s.Object(
     "CustomFormatGrammarTagged",
     (
         # openai.types.chat.chat_completion_custom_tool_param.CustomFormatGrammar.grammar: Required[CustomFormatGrammarGrammar]
-        s.Field("grammar", SCHEMA_CustomFormatGrammarGrammar, required=True),
+        s.Field(
+            "grammar",
+            SCHEMA_CustomFormatGrammarGrammar,
+            required=True,
+        ),
         # openai.types.chat.chat_completion_custom_tool_param.CustomFormatGrammar.type: Required[Literal["grammar"]]
-        s.Field("type", s.Enum(("grammar",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("grammar",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -1180,9 +1494,17 @@ SCHEMA_ChatCompletionCustomToolParamCustom = s.Object(
     "chat.chat_completion_custom_tool_param.Custom",
     (
         # openai.types.chat.chat_completion_custom_tool_param.Custom.name: Required[str]
-        s.Field("name", s.Scalar("string"), required=True),
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=True,
+        ),
         # openai.types.chat.chat_completion_custom_tool_param.Custom.description: str
-        s.Field("description", s.Scalar("string"), required=False),
+        s.Field(
+            "description",
+            s.Scalar("string"),
+            required=False,
+        ),
         # openai.types.chat.chat_completion_custom_tool_param.Custom.format: CustomFormat
         s.Field(
             "format",
@@ -1196,9 +1518,17 @@ SCHEMA_ChatCompletionCustomToolParamTagged = s.Object(
     "ChatCompletionCustomToolParamTagged",
     (
         # openai.types.chat.chat_completion_custom_tool_param.ChatCompletionCustomToolParam.custom: Required[Custom]
-        s.Field("custom", SCHEMA_ChatCompletionCustomToolParamCustom, required=True),
+        s.Field(
+            "custom",
+            SCHEMA_ChatCompletionCustomToolParamCustom,
+            required=True,
+        ),
         # openai.types.chat.chat_completion_custom_tool_param.ChatCompletionCustomToolParam.type: Required[Literal["custom"]]
-        s.Field("type", s.Enum(("custom",)), required=True),
+        s.Field(
+            "type",
+            s.Enum(("custom",)),
+            required=True,
+        ),
     ),
     tag_field="type",
 )
@@ -1225,7 +1555,12 @@ SCHEMA = s.Object(
             required=True,
         ),
         # matrix chat.completions.model · openai.types.chat.completion_create_params.CompletionCreateParamsBase.model: Required[Union[str, ChatModel]]
-        s.Field("model", s.Scalar("string"), required=True),
+        s.Field(
+            "model",
+            s.Scalar("string"),
+            required=True,
+            missing_message="you must provide a model parameter",
+        ),
         # matrix chat.completions.frequency_penalty · openai.types.chat.completion_create_params.CompletionCreateParamsBase.frequency_penalty: Optional[float]
         s.Field(
             "frequency_penalty",
@@ -1239,7 +1574,11 @@ SCHEMA = s.Object(
             required=False,
         ),
         # matrix chat.completions.logprobs · openai.types.chat.completion_create_params.CompletionCreateParamsBase.logprobs: Optional[bool]
-        s.Field("logprobs", s.OneOf((s.Scalar("boolean"), s.Null())), required=False),
+        s.Field(
+            "logprobs",
+            s.OneOf((s.Scalar("boolean"), s.Null())),
+            required=False,
+        ),
         # matrix chat.completions.max_completion_tokens · openai.types.chat.completion_create_params.CompletionCreateParamsBase.max_completion_tokens: Optional[int]
         s.Field(
             "max_completion_tokens",
@@ -1247,7 +1586,11 @@ SCHEMA = s.Object(
             required=False,
         ),
         # matrix chat.completions.max_tokens · openai.types.chat.completion_create_params.CompletionCreateParamsBase.max_tokens: Optional[int]
-        s.Field("max_tokens", s.OneOf((s.Scalar("integer", minimum=1), s.Null())), required=False),
+        s.Field(
+            "max_tokens",
+            s.OneOf((s.Scalar("integer", minimum=1), s.Null())),
+            required=False,
+        ),
         # matrix chat.completions.metadata · openai.types.chat.completion_create_params.CompletionCreateParamsBase.metadata: Optional[Metadata]
         s.Field(
             "metadata",
@@ -1261,10 +1604,16 @@ SCHEMA = s.Object(
         ),
         # matrix chat.completions.n · openai.types.chat.completion_create_params.CompletionCreateParamsBase.n: Optional[int]
         s.Field(
-            "n", s.OneOf((s.Scalar("integer", minimum=1, maximum=1), s.Null())), required=False
+            "n",
+            s.OneOf((s.Scalar("integer", minimum=1, maximum=1), s.Null())),
+            required=False,
         ),
         # matrix chat.completions.parallel_tool_calls · openai.types.chat.completion_create_params.CompletionCreateParamsBase.parallel_tool_calls: bool
-        s.Field("parallel_tool_calls", s.Scalar("boolean"), required=False),
+        s.Field(
+            "parallel_tool_calls",
+            s.Scalar("boolean"),
+            required=False,
+        ),
         # matrix chat.completions.presence_penalty · openai.types.chat.completion_create_params.CompletionCreateParamsBase.presence_penalty: Optional[float]
         s.Field(
             "presence_penalty",
@@ -1284,7 +1633,11 @@ SCHEMA = s.Object(
             required=False,
         ),
         # matrix chat.completions.seed · openai.types.chat.completion_create_params.CompletionCreateParamsBase.seed: Optional[int]
-        s.Field("seed", s.OneOf((s.Scalar("integer"), s.Null())), required=False),
+        s.Field(
+            "seed",
+            s.OneOf((s.Scalar("integer"), s.Null())),
+            required=False,
+        ),
         # matrix chat.completions.stop · openai.types.chat.completion_create_params.CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
         s.Field(
             "stop",
@@ -1344,12 +1697,22 @@ SCHEMA = s.Object(
         ),
         # matrix chat.completions.top_p · openai.types.chat.completion_create_params.CompletionCreateParamsBase.top_p: Optional[float]
         s.Field(
-            "top_p", s.OneOf((s.Scalar("number", minimum=0, maximum=1), s.Null())), required=False
+            "top_p",
+            s.OneOf((s.Scalar("number", minimum=0, maximum=1), s.Null())),
+            required=False,
         ),
         # matrix chat.completions.user · openai.types.chat.completion_create_params.CompletionCreateParamsBase.user: str
-        s.Field("user", s.Scalar("string"), required=False),
+        s.Field(
+            "user",
+            s.Scalar("string"),
+            required=False,
+        ),
         # matrix chat.completions.stream · openai.types.chat.completion_create_params.CompletionCreateParamsNonStreaming.stream | openai.types.chat.completion_create_params.CompletionCreateParamsStreaming.stream: Optional[Literal[False]] | Required[Literal[True]]
-        s.Field("stream", s.OneOf((s.Scalar("boolean"), s.Null())), required=False),
+        s.Field(
+            "stream",
+            s.OneOf((s.Scalar("boolean"), s.Null())),
+            required=False,
+        ),
     ),
 )
 

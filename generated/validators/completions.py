@@ -84,9 +84,17 @@ SCHEMA_ChatCompletionStreamOptionsParam = s.Object(
     "ChatCompletionStreamOptionsParam",
     (
         # openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam.include_obfuscation: bool
-        s.Field("include_obfuscation", s.Scalar("boolean"), required=False),
+        s.Field(
+            "include_obfuscation",
+            s.Scalar("boolean"),
+            required=False,
+        ),
         # openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam.include_usage: bool
-        s.Field("include_usage", s.Scalar("boolean"), required=False),
+        s.Field(
+            "include_usage",
+            s.Scalar("boolean"),
+            required=False,
+        ),
     ),
 )
 
@@ -94,7 +102,12 @@ SCHEMA = s.Object(
     "CompletionCreateParams",
     (
         # matrix completions.model · openai.types.completion_create_params.CompletionCreateParamsBase.model: Required[Union[str, Literal["gpt-3.5-turbo-instruct", "davinci-002", "babbage-002"]]]
-        s.Field("model", s.Scalar("string"), required=True),
+        s.Field(
+            "model",
+            s.Scalar("string"),
+            required=True,
+            missing_message="you must provide a model parameter",
+        ),
         # matrix completions.prompt · openai.types.completion_create_params.CompletionCreateParamsBase.prompt: Required[Union[str, SequenceNotStr[str], Iterable[int], Iterable[Iterable[int]], None]]
         s.Field(
             "prompt",
@@ -116,7 +129,11 @@ SCHEMA = s.Object(
             required=False,
         ),
         # matrix completions.echo · openai.types.completion_create_params.CompletionCreateParamsBase.echo: Optional[bool]
-        s.Field("echo", s.OneOf((s.Scalar("boolean"), s.Null())), required=False),
+        s.Field(
+            "echo",
+            s.OneOf((s.Scalar("boolean"), s.Null())),
+            required=False,
+        ),
         # matrix completions.frequency_penalty · openai.types.completion_create_params.CompletionCreateParamsBase.frequency_penalty: Optional[float]
         s.Field(
             "frequency_penalty",
@@ -136,10 +153,16 @@ SCHEMA = s.Object(
             required=False,
         ),
         # matrix completions.max_tokens · openai.types.completion_create_params.CompletionCreateParamsBase.max_tokens: Optional[int]
-        s.Field("max_tokens", s.OneOf((s.Scalar("integer"), s.Null())), required=False),
+        s.Field(
+            "max_tokens",
+            s.OneOf((s.Scalar("integer"), s.Null())),
+            required=False,
+        ),
         # matrix completions.n · openai.types.completion_create_params.CompletionCreateParamsBase.n: Optional[int]
         s.Field(
-            "n", s.OneOf((s.Scalar("integer", minimum=1, maximum=1), s.Null())), required=False
+            "n",
+            s.OneOf((s.Scalar("integer", minimum=1, maximum=1), s.Null())),
+            required=False,
         ),
         # matrix completions.presence_penalty · openai.types.completion_create_params.CompletionCreateParamsBase.presence_penalty: Optional[float]
         s.Field(
@@ -148,7 +171,11 @@ SCHEMA = s.Object(
             required=False,
         ),
         # matrix completions.seed · openai.types.completion_create_params.CompletionCreateParamsBase.seed: Optional[int]
-        s.Field("seed", s.OneOf((s.Scalar("integer"), s.Null())), required=False),
+        s.Field(
+            "seed",
+            s.OneOf((s.Scalar("integer"), s.Null())),
+            required=False,
+        ),
         # matrix completions.stop · openai.types.completion_create_params.CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
         s.Field(
             "stop",
@@ -168,7 +195,11 @@ SCHEMA = s.Object(
             required=False,
         ),
         # matrix completions.suffix · openai.types.completion_create_params.CompletionCreateParamsBase.suffix: Optional[str]
-        s.Field("suffix", s.OneOf((s.Scalar("string"), s.Null())), required=False),
+        s.Field(
+            "suffix",
+            s.OneOf((s.Scalar("string"), s.Null())),
+            required=False,
+        ),
         # matrix completions.temperature · openai.types.completion_create_params.CompletionCreateParamsBase.temperature: Optional[float]
         s.Field(
             "temperature",
@@ -177,12 +208,22 @@ SCHEMA = s.Object(
         ),
         # matrix completions.top_p · openai.types.completion_create_params.CompletionCreateParamsBase.top_p: Optional[float]
         s.Field(
-            "top_p", s.OneOf((s.Scalar("number", minimum=0, maximum=1), s.Null())), required=False
+            "top_p",
+            s.OneOf((s.Scalar("number", minimum=0, maximum=1), s.Null())),
+            required=False,
         ),
         # matrix completions.user · openai.types.completion_create_params.CompletionCreateParamsBase.user: str
-        s.Field("user", s.Scalar("string"), required=False),
+        s.Field(
+            "user",
+            s.Scalar("string"),
+            required=False,
+        ),
         # matrix completions.stream · openai.types.completion_create_params.CompletionCreateParamsNonStreaming.stream | openai.types.completion_create_params.CompletionCreateParamsStreaming.stream: Optional[Literal[False]] | Required[Literal[True]]
-        s.Field("stream", s.OneOf((s.Scalar("boolean"), s.Null())), required=False),
+        s.Field(
+            "stream",
+            s.OneOf((s.Scalar("boolean"), s.Null())),
+            required=False,
+        ),
     ),
 )
 

@@ -57,13 +57,30 @@ SCHEMA = s.Object(
             required=True,
         ),
         # matrix embeddings.model · openai.types.embedding_create_params.EmbeddingCreateParams.model: Required[Union[str, EmbeddingModel]]
-        s.Field("model", s.Scalar("string"), required=True),
+        s.Field(
+            "model",
+            s.Scalar("string"),
+            required=True,
+            missing_message="you must provide a model parameter",
+        ),
         # matrix embeddings.dimensions · openai.types.embedding_create_params.EmbeddingCreateParams.dimensions: int
-        s.Field("dimensions", s.Scalar("integer", minimum=1), required=False),
+        s.Field(
+            "dimensions",
+            s.Scalar("integer", minimum=1),
+            required=False,
+        ),
         # matrix embeddings.encoding_format · openai.types.embedding_create_params.EmbeddingCreateParams.encoding_format: Literal["float", "base64"]
-        s.Field("encoding_format", s.Enum(("float", "base64")), required=False),
+        s.Field(
+            "encoding_format",
+            s.Enum(("float", "base64")),
+            required=False,
+        ),
         # matrix embeddings.user · openai.types.embedding_create_params.EmbeddingCreateParams.user: str
-        s.Field("user", s.Scalar("string"), required=False),
+        s.Field(
+            "user",
+            s.Scalar("string"),
+            required=False,
+        ),
     ),
 )
 

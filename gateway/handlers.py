@@ -181,19 +181,23 @@ class Gateway:
         )
 
     def models(self) -> Handler:
-        """GET /v1/models: OpenAI's Model shape plus `category`, serving models only."""
+        """GET /v1/models: OpenAI's Model shape plus `category`, serving models only.
+
+        On a path with a `{model}` parameter, that one model (`models.retrieve`).
+        """
 
         async def handle(request: Request) -> Response:
             _, headers = await self.admit(request, 0)
             serving = self.health.serving
+            model_id = request.path_params.get("model")
+            if model_id is not None:
+                try:
+                    return JSONBytes(_encode(_model_object(self.model(model_id))), headers=headers)
+                except ApiError as error:
+                    error.headers = {**headers, **error.headers}
+                    raise
             data = [
-                {
-                    "id": m.id,
-                    "object": "model",
-                    "created": m.created,
-                    "owned_by": m.owned_by,
-                    "category": m.category,
-                }
+                _model_object(m)
                 for m in sorted(self.catalog.models.values(), key=lambda m: m.id)
                 if m.engine in serving
             ]
@@ -229,6 +233,17 @@ class Gateway:
             return FileResponse(path, media_type=media_type)
 
         return handle
+
+
+def _model_object(model: Model) -> dict[str, Any]:
+    """OpenAI's Model shape, plus the `category` that says which endpoint serves it."""
+    return {
+        "id": model.id,
+        "object": "model",
+        "created": model.created,
+        "owned_by": model.owned_by,
+        "category": model.category,
+    }
 
 
 def _require_category(model: Model, categories: tuple[str, ...], endpoint: str) -> None:

@@ -84,6 +84,7 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
         ),
         # matrix endpoint models: GET /v1/models (supported: yes)
         Route("/v1/models", gateway.models(), methods=["GET"]),
+        Route("/v1/models/{model}", gateway.models(), methods=["GET"]),
         # matrix endpoint embeddings: POST /v1/embeddings (supported: yes)
         Route(
             "/v1/embeddings",

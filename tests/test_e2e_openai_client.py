@@ -291,6 +291,17 @@ def test_models_list_has_serving_catalog_ids_with_category(
     assert_rate_limit_headers(raw.headers)
 
 
+def test_models_retrieve_answers_one_model_or_model_not_found(
+    gateway_client: openai.OpenAI, catalog_models: dict[str, str]
+) -> None:
+    model = gateway_client.models.retrieve("embed-model")
+    assert (model.id, model.object) == ("embed-model", "model")
+    assert model.model_extra == {"category": catalog_models["embed-model"]}
+    with pytest.raises(openai.NotFoundError) as failure:
+        gateway_client.models.retrieve("no-such-model")
+    assert failure.value.code == "model_not_found"
+
+
 def test_legacy_completion_is_answered(gateway_client: openai.OpenAI) -> None:
     raw = gateway_client.completions.with_raw_response.create(model="chat-plain", prompt="hi there")
     completion = raw.parse()

@@ -8,7 +8,8 @@ the way is an ApiError, answered in OpenAI's envelope by the app.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,7 @@ class Gateway:
             key = self.keys.authenticate(request.headers.get("authorization"))
             body = await self.body(request)
             headers = await self.count(key, estimate_tokens(body))
-            try:
+            with errors_carry(headers):
                 typed = validator.validate(body)
                 model = self.model(typed.model)
                 _require_category(model, categories, endpoint)
@@ -152,23 +153,11 @@ class Gateway:
                 if getattr(typed, "stream", None) is True:
                     docs = doc_base(self.doc_base_url, request)
                     return await self._stream(url, forwarded, model, headers, docs)
-                return await self._complete(url, forwarded, model, typed, headers)
-            except ApiError as error:
-                error.headers = {**headers, **error.headers}
-                raise
+                reply = await self.upstream.post_json(url, forwarded, model.id)
+                payload = _rewritten(validator.endpoint, reply.payload, model, typed)
+                return JSONBytes(_encode(payload), reply.status, headers=headers)
 
         return handle
-
-    async def _complete(
-        self, url: str, body: bytes, model: Model, typed: Any, headers: dict[str, str]
-    ) -> Response:
-        reply = await self.upstream.post_json(url, body, model.id)
-        if "embedding" in url:
-            encoding = typed.encoding_format if typed.encoding_format is not UNSET else "float"
-            payload = responses.embeddings(reply.payload, encoding)
-        else:
-            payload = responses.completion(reply.payload, model)
-        return JSONBytes(_encode(payload), reply.status, headers=headers)
 
     async def _stream(
         self, url: str, body: bytes, model: Model, headers: dict[str, str], docs: str
@@ -191,11 +180,8 @@ class Gateway:
             serving = self.health.serving
             model_id = request.path_params.get("model")
             if model_id is not None:
-                try:
+                with errors_carry(headers):
                     return JSONBytes(_encode(_model_object(self.model(model_id))), headers=headers)
-                except ApiError as error:
-                    error.headers = {**headers, **error.headers}
-                    raise
             data = [
                 _model_object(m)
                 for m in sorted(self.catalog.models.values(), key=lambda m: m.id)
@@ -233,6 +219,24 @@ class Gateway:
             return FileResponse(path, media_type=media_type)
 
         return handle
+
+
+@contextlib.contextmanager
+def errors_carry(headers: dict[str, str]) -> Iterator[None]:
+    """Errors raised inside carry `headers` too (every counted answer has the rate-limit ones)."""
+    try:
+        yield
+    except ApiError as error:
+        error.headers = {**headers, **error.headers}
+        raise
+
+
+def _rewritten(endpoint: str, payload: dict[str, Any], model: Model, typed: Any) -> Any:
+    """The engine's answer as the client gets it (see gateway.responses)."""
+    if endpoint == "embeddings":
+        encoding = typed.encoding_format if typed.encoding_format is not UNSET else "float"
+        return responses.embeddings(payload, encoding)
+    return responses.completion(payload, model)
 
 
 def _model_object(model: Model) -> dict[str, Any]:

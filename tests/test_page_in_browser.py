@@ -1,4 +1,4 @@
-"""The compatibility page as a browser renders it: headless Chromium, served over loopback HTTP.
+"""The compatibility page as a browser renders it: headless Chromium, served by the gateway.
 
 Needs Debian's `chromium` (`apt-get install -y chromium`; `make system-deps` installs it).
 Without it the test is skipped locally, and fails when the CI variable is set.
@@ -10,15 +10,10 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from test_compatibility_page import (  # tests/ is on sys.path, as for mypy
     PAGE_HTML,
@@ -26,11 +21,7 @@ from test_compatibility_page import (  # tests/ is on sys.path, as for mypy
     emitted_anchors,
 )
 
-from generator.regen import GENERATED
-
-SERVER_START_S = 10.0
 BROWSER_S = 60.0
-PAGE_PATH = "/" + PAGE_HTML.relative_to(GENERATED).as_posix()
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +35,6 @@ def browser() -> str:
     pytest.skip("chromium is not installed (apt-get install -y chromium); CI runs this test")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def stop_group(process: subprocess.Popen[bytes]) -> None:
     """Stop a process started in its own session, and everything it started there."""
     with contextlib.suppress(ProcessLookupError):
@@ -62,39 +46,10 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=5)
 
 
-def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"http.server exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.05)
-    pytest.fail(f"http.server did not serve {url} within {SERVER_START_S} s:\n{log.read_text()}")
-
-
 @pytest.fixture(scope="module")
-def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """generated/ served by `python -m http.server` on a free loopback port."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("http_server") / "server.log"
-    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [*command, "--directory", str(GENERATED)],
-            stdout=log_file,
-            stderr=log_file,
-            start_new_session=True,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}{PAGE_PATH}"
-            wait_until_serving(url, process, log)
-            yield url
-        finally:
-            stop_group(process)
+def page_url(gateway_url: str) -> str:
+    """The page as a running gateway serves it, where every error's doc_url points."""
+    return f"{gateway_url}/docs/compatibility"
 
 
 def dump_dom(browser: str, url: str, profile: Path) -> str:
@@ -148,3 +103,21 @@ def test_browser_shows_the_page_text(rendered: RenderedPage) -> None:
     """The visible text survives parsing: the last example's error message is on the page."""
     assert "Invalid type for request body: expected an object" in rendered.text
     assert "Spec version we track" in rendered.text
+
+
+@pytest.mark.e2e
+def test_doc_url_of_a_real_error_resolves_to_an_element_of_the_rendered_page(
+    rendered: RenderedPage, page_url: str, local_key: str
+) -> None:
+    """A 400 from the running gateway links to this page, at an id Chromium rendered."""
+    answer = httpx.post(
+        page_url.replace("/docs/compatibility", "/v1/chat/completions"),
+        json={"model": "chat-full", "messages": [{"role": "user", "content": 5}]},
+        headers={"Authorization": f"Bearer {local_key}"},
+        timeout=10,
+    )
+    assert answer.status_code == 400
+    base, _, anchor = answer.json()["error"]["doc_url"].partition("#")
+    assert base == page_url
+    assert anchor == "chat-completions-messages"
+    assert anchor in rendered.ids

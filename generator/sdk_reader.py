@@ -83,7 +83,11 @@ class _Reader:
         classes = [getattr(module, name) for name in source.classes]
         fields = self._merged_fields(classes)
         root_path = f"{source.module}.{source.root_name}"
-        self._objects[root_path] = (_Synthetic(source.module, source.root_name), fields)
+        merged_from = " + ".join(_qualified(c) for c in classes)
+        self._objects[root_path] = (
+            _Synthetic(source.module, source.root_name, merged_from),
+            fields,
+        )
         return ir.Endpoint(
             name=source.name,
             method=source.method,
@@ -161,8 +165,8 @@ class _Reader:
         """The objects by unique name, sorted, and the name given to each class."""
         names = _unique_names({key: cls for key, (cls, _) in self._objects.items()})
         objects = {
-            names[key]: ir.ObjectDef(names[key], key, _renamed(fields, names))
-            for key, (_, fields) in sorted(self._objects.items(), key=lambda kv: names[kv[0]])
+            names[key]: ir.ObjectDef(names[key], _sdk_path(key, cls), _renamed(fields, names))
+            for key, (cls, fields) in sorted(self._objects.items(), key=lambda kv: names[kv[0]])
         }
         return objects, names
 
@@ -170,10 +174,16 @@ class _Reader:
 class _Synthetic:
     """Stands in for the merged root of an endpoint, which has no SDK class."""
 
-    def __init__(self, module: str, name: str) -> None:
+    def __init__(self, module: str, name: str, merged_from: str) -> None:
         self.__module__ = module
         self.__name__ = name
         self.__qualname__ = name
+        self.merged_from = merged_from
+
+
+def _sdk_path(key: str, cls: type | _Synthetic) -> str:
+    """Where a reviewer finds the object in the SDK: a merged root names its classes."""
+    return cls.merged_from if isinstance(cls, _Synthetic) else key
 
 
 def _declaring_class(cls: type, name: str) -> type:

@@ -618,7 +618,7 @@ class ChatCompletionCreateParams(
     omit_defaults=True,
     gc=False,
 ):
-    """openai.types.chat.completion_create_params.ChatCompletionCreateParams"""
+    """openai.types.chat.completion_create_params.CompletionCreateParamsBase + openai.types.chat.completion_create_params.CompletionCreateParamsNonStreaming + openai.types.chat.completion_create_params.CompletionCreateParamsStreaming"""
 
     # matrix chat.completions.messages · openai.types.chat.completion_create_params.CompletionCreateParamsBase.messages: Required[Iterable[ChatCompletionMessageParam]]
     messages: Annotated[

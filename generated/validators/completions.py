@@ -38,7 +38,7 @@ class CompletionCreateParams(
     omit_defaults=True,
     gc=False,
 ):
-    """openai.types.completion_create_params.CompletionCreateParams"""
+    """openai.types.completion_create_params.CompletionCreateParamsBase + openai.types.completion_create_params.CompletionCreateParamsNonStreaming + openai.types.completion_create_params.CompletionCreateParamsStreaming"""
 
     # matrix completions.model · openai.types.completion_create_params.CompletionCreateParamsBase.model: Required[Union[str, Literal["gpt-3.5-turbo-instruct", "davinci-002", "babbage-002"]]]
     model: str

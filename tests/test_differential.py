@@ -376,7 +376,13 @@ class Mutator:
         return None if slot is None else self._replace(g, slot.path, None)
 
     def delete_required(self, g: Generated) -> JSON | None:
-        choices = [(o, k) for o in g.objects for k in o.required]
+        # Only keys still there: a first mutation may already have removed one.
+        choices = [
+            (o, k)
+            for o in g.objects
+            for k in o.required
+            if isinstance(holder := _at(g.document, o.path), dict) and k in holder
+        ]
         if not choices:
             return None
         obj, key = self.rng.choice(choices)

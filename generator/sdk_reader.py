@@ -76,6 +76,8 @@ class _Reader:
         # Keyed by the class's qualified name; names are assigned at the end so
         # that a collision is resolved the same way whatever the visit order.
         self._objects: dict[str, tuple[type | _Synthetic, tuple[ir.Field, ...]]] = {}
+        # Classes being read right now: a recursive type (the pinned SDK has none)
+        # then becomes a reference instead of an endless descent.
         self._pending: set[str] = set()
 
     def endpoint(self, source: EndpointSource) -> ir.Endpoint:

@@ -137,6 +137,17 @@ GOLDENS: list[tuple[str, str, bytes, dict[str, Any]]] = [
         ),
     ),
     (
+        "empty tools",
+        "chat.completions",
+        chat(tools=[]),
+        envelope(
+            "Invalid 'tools': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            "tools",
+            "chat-completions-tools",
+        ),
+    ),
+    (
         "too long",
         "chat.completions",
         chat(tools=[TOOL] * 150),

@@ -686,7 +686,7 @@ class ChatCompletionCreateParams(
     tools: (
         Annotated[
             list[ChatCompletionFunctionToolParamTagged | ChatCompletionCustomToolParamTagged],
-            Meta(max_length=128),
+            Meta(min_length=1, max_length=128),
         ]
         | UnsetType
     ) = UNSET
@@ -1685,6 +1685,7 @@ SCHEMA = s.Object(
                         SCHEMA_ChatCompletionCustomToolParamTagged,
                     )
                 ),
+                min_items=1,
                 max_items=128,
             ),
             required=False,

@@ -41,7 +41,9 @@ class Upstream:
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
+        # Idle connections are dropped before the engine's own keep-alive timeout
+        # (uvicorn, vLLM's server: 5 s), so a request never races the engine's close.
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=4)
         self._session = aiohttp.ClientSession(
             connector=connector, timeout=self._timeout, skip_auto_headers=("User-Agent",)
         )

@@ -27,6 +27,7 @@ from gateway.handlers import Gateway, doc_base
 from gateway.health import HealthMonitor
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.upstream import Upstream
+from generated.routes import build_routes
 
 log = logging.getLogger("gateway")
 
@@ -51,8 +52,6 @@ def _limiter(config: Config) -> RateLimiter:
 
 
 def build_app(config: Config, catalog: IndexedCatalog, keys: KeyStore) -> Starlette:
-    from generated.routes import build_routes  # generated code imports gateway.handlers
-
     upstream = Upstream(config.timeouts.connect_s, config.timeouts.upstream_s)
     engines = {name: e.base_url.rstrip("/") for name, e in catalog.catalog.engines.items()}
     health = HealthMonitor(upstream, engines, config.timeouts.health_interval_s)

@@ -14,7 +14,7 @@ import json
 import re
 import sys
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,8 @@ from gateway.wording import number_text
 from generator import ir
 from generator.emit_validators import build_module
 from generator.errors import GeneratorError
-from generator.matrix import Constraints, Endpoint, Matrix, Row, Rule
+from generator.links import CATALOG_PAGE, linked, prose
+from generator.matrix import Constraints, Endpoint, Links, Matrix, Prose, Row, Rule, Section
 from generator.render import TEMPLATES, render
 from generator.surface_dump import type_text
 
@@ -42,6 +43,17 @@ HEADER = (
 # The examples' doc_url needs some base; the gateway's own is deployment config.
 EXAMPLE_DOC_BASE_URL = "https://gateway.example.com/docs/compatibility"
 EXAMPLE_MODEL = "my-model"
+# Where a matrix section's `example` file is read from (next to the matrix).
+SPEC = TEMPLATES.parent / "spec"
+# The page's sections without a field, endpoint or rule of their own.
+SECTIONS = (
+    "spec-version",
+    "request-fields",
+    "runtime-rules",
+    "response-fields",
+    "model-catalog",
+    "batching",
+)
 
 # What gateway/ratelimit.py sends, in OpenAI's names.
 RATE_LIMIT_HEADERS = (
@@ -185,6 +197,17 @@ class EndpointDoc:
     notes: str
     anchor: str
     has_request: bool
+    links: Links = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SectionDoc:
+    """A section written in the matrix (model catalog, batching), with its example's code."""
+
+    anchor: str
+    title: str
+    paragraphs: tuple[Prose, ...]
+    example: str | None
 
 
 @dataclass(frozen=True)
@@ -212,7 +235,7 @@ class PageData:
     requests: tuple[RequestDoc, ...]
     rules: tuple[RuleDoc, ...]
     response_fields: tuple[Row, ...]
-    authentication: tuple[str, ...]
+    authentication: tuple[Prose, ...]
     rate_limit_headers: tuple[tuple[str, str], ...]
     categories: tuple[tuple[str, tuple[str, ...]], ...]
     errors_summary: str
@@ -222,6 +245,9 @@ class PageData:
     example_base: str
     examples: tuple[ExampleDoc, ...]
     anchor_example: tuple[str, str]
+    model_catalog: SectionDoc
+    batching: SectionDoc
+    catalog_page: str
 
 
 def emit_docs(inputs: Inputs) -> dict[str, str]:
@@ -246,7 +272,7 @@ def page_data(matrix: Matrix, surface: ir.Surface) -> PageData:
         requests=requests,
         rules=tuple(_rule(r, matrix) for r in matrix.rules),
         response_fields=matrix.response_fields,
-        authentication=matrix.authentication,
+        authentication=tuple(prose(item) for item in matrix.authentication),
         rate_limit_headers=RATE_LIMIT_HEADERS,
         categories=tuple(matrix.categories.items()),
         errors_summary=matrix.errors.summary,
@@ -256,7 +282,33 @@ def page_data(matrix: Matrix, surface: ir.Surface) -> PageData:
         example_base=EXAMPLE_DOC_BASE_URL,
         examples=_examples(matrix, surface),
         anchor_example=(ANCHOR_EXAMPLE, param_anchor(SAMPLE_ENDPOINT, ANCHOR_EXAMPLE)),
+        model_catalog=_section("model-catalog", matrix.model_catalog),
+        batching=_section("batching", matrix.batching),
+        catalog_page=CATALOG_PAGE,
     )
+
+
+def page_anchors(matrix: Matrix) -> list[str]:
+    """Every element id of the page, from the matrix alone (links are checked against it)."""
+    return [
+        *TOPICS,
+        *SECTIONS,
+        *(endpoint_anchor(e.key) for e in matrix.endpoints),
+        *(field_anchor(e.key, name) for e in matrix.request_endpoints for name in e.validated),
+        *(rule_anchor(r) for r in matrix.rules),
+        *(example_anchor(s) for s in SAMPLES),
+    ]
+
+
+def example_anchor(sample: Sample) -> str:
+    return f"error-example-{sample.kind}"
+
+
+def _section(anchor: str, section: Section) -> SectionDoc:
+    code = None
+    if section.example is not None:
+        code = (SPEC / section.example).read_text(encoding="utf-8").rstrip("\n")
+    return SectionDoc(anchor, section.title, section.paragraphs, code)
 
 
 # ---------------------------------------------------------------- sections
@@ -269,6 +321,7 @@ def _endpoint(endpoint: Endpoint) -> EndpointDoc:
         notes=endpoint.notes,
         anchor=endpoint_anchor(endpoint.key),
         has_request=endpoint.request is not None,
+        links=endpoint.links,
     )
 
 
@@ -401,7 +454,7 @@ def _example(validator: Validator[Any], endpoint: Endpoint, sample: Sample) -> E
                 f"'{sample.expect}', but the validator said: {error.message}"
             ) from None
         return ExampleDoc(
-            anchor=f"error-example-{sample.kind}",
+            anchor=example_anchor(sample),
             title=sample.title,
             endpoint=endpoint.title,
             request=sample.body.decode(),
@@ -441,10 +494,7 @@ def built_validator(surface: ir.Surface, endpoint: Endpoint) -> Validator[Any]:
 def _check_unique_ids(page: PageData) -> None:
     ids = [
         *TOPICS,
-        "spec-version",
-        "request-fields",
-        "runtime-rules",
-        "response-fields",
+        *SECTIONS,
         *(e.anchor for e in page.endpoints),
         *(f.anchor for r in page.requests for f in r.validated),
         *(r.anchor for r in page.rules),
@@ -456,7 +506,7 @@ def _check_unique_ids(page: PageData) -> None:
 
 
 _CODE_SPAN = re.compile(r"`([^`]+)`")
-_LINK = re.compile(r"\[([^\]]+)\]\((#[a-z0-9-]+)\)")
+_LINK = re.compile(r"\[([^\]]+)\]\((#[a-z0-9-]+|/docs/[a-z0-9-]+)\)")
 
 
 def inline_html(text: str) -> Markup:
@@ -484,4 +534,5 @@ def _environment(kind: str) -> jinja2.Environment:
     )
     environment.filters["cell"] = cell
     environment.filters["inline"] = inline_html
+    environment.filters["link"] = linked
     return environment

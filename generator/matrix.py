@@ -49,6 +49,10 @@ class Constraints(_Strict):
 
 
 Status = Literal["Yes", "No", "Partial"]
+# A cross-reference in page text: the phrase as written -> the anchor of this page
+# it leads to (or a docs page the gateway serves, like /docs/catalog). Regen stops
+# on a phrase the text does not hold or a target that does not exist.
+Links = dict[str, str]
 
 
 class Row(_Strict):
@@ -58,6 +62,7 @@ class Row(_Strict):
     label: str | None = None
     supported: Status
     notes: str = "—"
+    links: Links = {}
 
     @property
     def title(self) -> str:
@@ -75,6 +80,7 @@ class Endpoint(_Strict):
     handler: Literal["models"] | None = None  # a run-time handler other than forwarding
     validated: dict[str, Constraints] = {}
     rows: tuple[Row, ...] = ()
+    links: Links = {}  # cross-references in `notes`
 
     @property
     def title(self) -> str:
@@ -103,15 +109,32 @@ class Page(_Strict):
     promise: str
 
 
+class Prose(_Strict):
+    """A paragraph or bullet of page text with its cross-references."""
+
+    text: str
+    links: Links = {}
+
+
+class Section(_Strict):
+    """A section of the page written in the matrix: prose, and an example file to show."""
+
+    title: str
+    paragraphs: tuple[Prose, ...]
+    example: str | None = None  # a Python file, relative to the matrix, shown and run by tests
+
+
 class Matrix(_Strict):
     sdk: SdkPin
     page: Page
     endpoints: tuple[Endpoint, ...]
     rules: tuple[Rule, ...]
     response_fields: tuple[Row, ...]
-    authentication: tuple[str, ...]
+    authentication: tuple[str | Prose, ...]
     errors: ErrorsText
     categories: dict[str, tuple[str, ...]]
+    model_catalog: Section
+    batching: Section
 
     def endpoint(self, key: str) -> Endpoint:
         return next(e for e in self.endpoints if e.key == key)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from generator import ir
 from generator.crosscheck import crosscheck
-from generator.emit_docs import emit_docs
+from generator.emit_docs import emit_docs, page_anchors
 from generator.emit_routes import route_groups, rule_sets
 from generator.emit_validators import build_module, module_name
 from generator.errors import GeneratorError
+from generator.links import check_examples, check_links
 from generator.matrix import Matrix, load_matrix
 from generator.render import format_python, render
 from generator.sdk_reader import EndpointSource, read_surface
@@ -48,6 +49,8 @@ def load_inputs(matrix_path: Path = MATRIX, *, allow_other_sdk: bool = False) ->
         )
     surface = read_surface(endpoint_sources(matrix), installed)
     crosscheck(matrix, surface, matrix_path, lines)
+    check_links(matrix, page_anchors(matrix), matrix_path, lines)
+    check_examples(matrix, matrix_path, lines)
     return Inputs(matrix, surface)
 
 

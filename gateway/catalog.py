@@ -8,9 +8,10 @@ Capabilities drive the support matrix's run-time rules.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 from gateway.config_errors import ConfigError, read_yaml
 
@@ -24,6 +25,18 @@ class Engine(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     base_url: str  # up to and including /v1, e.g. http://127.0.0.1:8000/v1
 
 
+NonNegative = Annotated[float, Meta(ge=0)]
+Positive = Annotated[int, Meta(gt=0)]
+
+
+class Prices(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """USD per million tokens: what the catalog page shows and usage is charged at."""
+
+    input_per_mtok: NonNegative
+    output_per_mtok: NonNegative
+    cached_input_per_mtok: NonNegative | None = None  # None: cached input costs as input
+
+
 class Model(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     id: str
     category: Category
@@ -32,6 +45,9 @@ class Model(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     capabilities: frozenset[Capability] = frozenset()
     owned_by: str = "gateway"
     created: int = 0
+    context_length: Positive | None = None  # tokens, as the engine serves the model
+    dimensions: Positive | None = None  # of an embeddings model's vectors
+    prices: Prices | None = None
 
 
 class Catalog(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

@@ -7,6 +7,7 @@ matrix's rules to a hand-written handler of gateway.handlers.
 
 from starlette.routing import BaseRoute, Route
 
+from gateway.catalog_page import catalog_page
 from gateway.handlers import Gateway
 from gateway.rules import Rule
 from generated.validators import chat_completions, completions, embeddings
@@ -50,6 +51,19 @@ RULES_COMPLETIONS: tuple[Rule, ...] = ()
 
 # matrix rules of embeddings
 RULES_EMBEDDINGS: tuple[Rule, ...] = ()
+
+
+# matrix categories: the endpoints a model of each category can be used on
+ENDPOINTS_BY_CATEGORY: dict[str, tuple[str, ...]] = {
+    "text": ("POST /v1/chat/completions", "POST /v1/completions"),
+    "code": ("POST /v1/chat/completions", "POST /v1/completions"),
+    "reasoning": ("POST /v1/chat/completions",),
+    "multimodal": ("POST /v1/chat/completions",),
+    "embeddings": ("POST /v1/embeddings",),
+    "image": (),
+    "audio": (),
+    "video": (),
+}
 
 
 def build_routes(gateway: Gateway) -> list[BaseRoute]:
@@ -125,4 +139,6 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
             gateway.document("compatibility.md", "text/markdown"),
             methods=["GET"],
         ),
+        # the live model catalog, rendered from the running configuration
+        Route("/docs/catalog", catalog_page(gateway, ENDPOINTS_BY_CATEGORY), methods=["GET"]),
     ]

@@ -15,7 +15,7 @@ from generator.emit_docs import emit_docs, page_anchors
 from generator.emit_routes import route_groups, rule_sets
 from generator.emit_validators import build_module, module_name
 from generator.errors import GeneratorError
-from generator.links import check_examples, check_links
+from generator.links import CATALOG_PAGE, check_examples, check_links
 from generator.matrix import Matrix, load_matrix
 from generator.render import format_python, render
 from generator.sdk_reader import EndpointSource, read_surface
@@ -98,6 +98,8 @@ def _route_files(inputs: Inputs) -> dict[str, str]:
         endpoints=route_groups(inputs.matrix),
         rule_sets=rule_sets(inputs.matrix),
         validator_modules=[module_name(e.key) for e in inputs.matrix.request_endpoints],
+        categories=tuple(inputs.matrix.categories.items()),
+        catalog_page=CATALOG_PAGE,
     )
     return {"routes.py": format_python(text, "routes.py")}
 

@@ -78,7 +78,7 @@ def render_catalog(
         "requests to the endpoints of its category (see "
         f'<a href="{back}">model discovery</a>); <code>GET /v1/models</code> lists the ones '
         "serving now. Prices are in USD per million tokens, where the catalog sets them.</p>\n"
-        f'<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n'
+        f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n{rows}\n</tbody>\n</table>\n"
         "</body>\n</html>\n"
     )
 

@@ -28,7 +28,7 @@ from gateway.wording import number_text
 from generator import ir
 from generator.emit_validators import build_module
 from generator.errors import GeneratorError
-from generator.links import CATALOG_PAGE, linked, prose
+from generator.links import linked, prose
 from generator.matrix import Constraints, Endpoint, Links, Matrix, Prose, Row, Rule, Section
 from generator.render import TEMPLATES, render
 from generator.surface_dump import type_text
@@ -247,7 +247,6 @@ class PageData:
     anchor_example: tuple[str, str]
     model_catalog: SectionDoc
     batching: SectionDoc
-    catalog_page: str
 
 
 def emit_docs(inputs: Inputs) -> dict[str, str]:
@@ -284,7 +283,6 @@ def page_data(matrix: Matrix, surface: ir.Surface) -> PageData:
         anchor_example=(ANCHOR_EXAMPLE, param_anchor(SAMPLE_ENDPOINT, ANCHOR_EXAMPLE)),
         model_catalog=_section("model-catalog", matrix.model_catalog),
         batching=_section("batching", matrix.batching),
-        catalog_page=CATALOG_PAGE,
     )
 
 

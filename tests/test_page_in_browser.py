@@ -15,11 +15,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_compatibility_page import (  # tests/ is on sys.path, as for mypy
+from test_catalog_page import CatalogTable  # tests/ is on sys.path, as for mypy
+from test_compatibility_page import (
     PAGE_HTML,
     RenderedPage,
     emitted_anchors,
 )
+from test_page_links import Links, dangling
+
+from generator.links import DOC_PAGES
 
 BROWSER_S = 60.0
 
@@ -79,9 +83,14 @@ def dump_dom(browser: str, url: str, profile: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def rendered(browser: str, page_url: str, tmp_path_factory: pytest.TempPathFactory) -> RenderedPage:
+def dom(browser: str, page_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     profile = tmp_path_factory.mktemp("chromium_profile")
-    return RenderedPage(dump_dom(browser, page_url, profile))
+    return dump_dom(browser, page_url, profile)
+
+
+@pytest.fixture(scope="module")
+def rendered(dom: str) -> RenderedPage:
+    return RenderedPage(dom)
 
 
 @pytest.mark.e2e
@@ -120,4 +129,32 @@ def test_doc_url_of_a_real_error_resolves_to_an_element_of_the_rendered_page(
     base, _, anchor = answer.json()["error"]["doc_url"].partition("#")
     assert base == page_url
     assert anchor == "chat-completions-messages"
+    assert anchor in rendered.ids
+
+
+@pytest.mark.e2e
+def test_every_link_of_the_rendered_page_leads_to_an_element_or_a_docs_page(dom: str) -> None:
+    """No cross-reference of the page, as Chromium built it, points at a missing anchor."""
+    page = Links(dom)
+    assert {"#batching", "#model-catalog", "#errors", "/docs/catalog"} <= set(page.hrefs)
+    assert dangling(page.hrefs, page.ids) == []
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("path", DOC_PAGES)
+def test_docs_page_linked_from_the_page_renders_the_live_catalog(
+    path: str,
+    browser: str,
+    gateway_url: str,
+    page_url: str,
+    rendered: RenderedPage,
+    catalog_models: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """/docs/catalog as Chromium renders it: every model, and its link back lands too."""
+    catalog = dump_dom(browser, f"{gateway_url}{path}", tmp_path / "profile")
+    table = CatalogTable(catalog)
+    assert sorted(table.rows) == sorted(catalog_models)
+    base, _, anchor = table.hrefs[0].partition("#")
+    assert (base, anchor) == (page_url, "model-discovery")
     assert anchor in rendered.ids

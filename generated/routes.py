@@ -125,4 +125,8 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
             gateway.document("compatibility.md", "text/markdown"),
             methods=["GET"],
         ),
+        # the OpenAPI document of this API, generated with the page
+        Route(
+            "/openapi.json", gateway.document("openapi.json", "application/json"), methods=["GET"]
+        ),
     ]

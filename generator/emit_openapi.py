@@ -333,7 +333,25 @@ def schema_of(node: s.Node) -> JsonSchema:
         return _map(node)
     if isinstance(node, s.Object):
         return {"$ref": f"#/components/schemas/{_component(node.name)}"}
-    return {"anyOf": [schema_of(option) for option in node.options]}
+    return _one_of(node)
+
+
+def _one_of(node: s.OneOf) -> JsonSchema:
+    """`anyOf`; the objects of a tagged union grouped under OpenAPI's `discriminator`.
+
+    A discriminator may only list object schemas, so when the union also has
+    other branches (a string, an array) the tagged objects get an `anyOf` of
+    their own: the same values are accepted, and client generators see the tag.
+    """
+    tagged = [o for o in node.options if isinstance(o, s.Object) and o.tag_field is not None]
+    if len(tagged) < 2:
+        return {"anyOf": [schema_of(option) for option in node.options]}
+    group = {
+        "anyOf": [schema_of(o) for o in tagged],
+        "discriminator": {"propertyName": tagged[0].tag_field},
+    }
+    others = [schema_of(o) for o in node.options if o not in tagged]
+    return group if not others else {"anyOf": [*others, group]}
 
 
 def _scalar(node: s.Scalar) -> JsonSchema:

@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: system-deps install regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway surface-diff
+	bench-validator bench-gateway surface-diff trial-datamodel-codegen
 
 # redis-server (shared rate-limit tests) and chromium (the page's browser test).
 system-deps:
@@ -55,3 +55,13 @@ bench-gateway: install
 
 surface-diff: install
 	$(PYTHON) -m generator surface-diff
+
+# datamodel-code-generator's msgspec output against our fast-path emitter
+# (docs/datamodel-code-generator.md); it lives in a scratch venv, not the project's.
+TRIAL_CODEGEN := datamodel-code-generator==0.89.0
+.trial/venv/bin/datamodel-codegen:
+	python3 -m venv .trial/venv
+	.trial/venv/bin/pip install --quiet '$(TRIAL_CODEGEN)'
+
+trial-datamodel-codegen: install .trial/venv/bin/datamodel-codegen
+	$(PYTHON) bench/datamodel_codegen_trial.py --codegen .trial/venv/bin/datamodel-codegen

@@ -56,7 +56,8 @@ class Validator(Generic[T]):
         except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
             request = self._slow_path(body, error)
         for name, node in self._residual:
-            problem = check(getattr(request, name), node, name)
+            value = getattr(request, name)
+            problem = None if value is msgspec.UNSET else check(value, node, name)
             if problem is not None:
                 raise self._error(problem)
         return request

@@ -141,4 +141,8 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
         ),
         # the live model catalog, rendered from the running configuration
         Route("/docs/catalog", catalog_page(gateway, ENDPOINTS_BY_CATEGORY), methods=["GET"]),
+        # the OpenAPI document of this API, generated with the page
+        Route(
+            "/openapi.json", gateway.document("openapi.json", "application/json"), methods=["GET"]
+        ),
     ]

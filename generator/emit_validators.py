@@ -11,7 +11,7 @@ from gateway.wording import number_text
 from generator import ir
 from generator.errors import GeneratorError
 from generator.matrix import Endpoint
-from generator.schema_build import SchemaBuilder, constrain, msgspec_expressible
+from generator.schema_build import SchemaBuilder, msgspec_expressible, validated_nodes
 
 _PY_SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
 
@@ -81,11 +81,12 @@ def class_name(object_name: str) -> str:
 def build_module(surface: ir.Surface, endpoint: Endpoint) -> ValidatorModule:
     root = surface.root(endpoint.key)
     builder = SchemaBuilder(surface)
-    top: list[tuple[ir.Field, s.Node, bool]] = []
-    for f in root.fields:
-        if f.name in endpoint.validated:
-            node = constrain(builder.node(f.type, f.name), endpoint.validated[f.name])
-            top.append((f, node, not msgspec_expressible(node)))
+    nodes = dict(validated_nodes(builder, root, endpoint))
+    top = [
+        (f, nodes[f.name], not msgspec_expressible(nodes[f.name]))
+        for f in root.fields
+        if f.name in nodes
+    ]
     for obj in builder.objects.values():
         _require_expressible(obj)
     ordered = _dependency_order(builder.objects, [node for _, node, _ in top])

@@ -12,6 +12,7 @@ from pathlib import Path
 from generator import ir
 from generator.crosscheck import crosscheck
 from generator.emit_docs import emit_docs, page_anchors
+from generator.emit_openapi import emit_openapi
 from generator.emit_routes import route_groups, rule_sets
 from generator.emit_validators import build_module, module_name
 from generator.errors import GeneratorError
@@ -110,6 +111,7 @@ EMITTERS: tuple[Emitter, ...] = (
     _validator_files,
     _route_files,
     emit_docs,
+    emit_openapi,
 )
 
 

@@ -12,18 +12,9 @@ import dataclasses
 from gateway import schema as s
 from generator import ir
 from generator.errors import GeneratorError
-from generator.matrix import Constraints
+from generator.matrix import Constraints, Endpoint
 
 _PREFERRED_TAGS = ("role", "type")
-
-
-@dataclasses.dataclass(frozen=True)
-class BuiltField:
-    """A validated top-level field: its node, its IR field and its matrix constraints."""
-
-    field: ir.Field
-    node: s.Node
-    residual: bool
 
 
 class SchemaBuilder:
@@ -101,6 +92,17 @@ def _single_literal(field: ir.Field | None) -> ir.LiteralValue | None:
     if field is None or not field.required or not isinstance(field.type, ir.Enum):
         return None
     return field.type.values[0] if len(field.type.values) == 1 else None
+
+
+def validated_nodes(
+    builder: SchemaBuilder, root: ir.ObjectDef, endpoint: Endpoint
+) -> list[tuple[str, s.Node]]:
+    """The schema node of each field the matrix validates, constrained, in the SDK's order."""
+    return [
+        (f.name, constrain(builder.node(f.type, f.name), endpoint.validated[f.name]))
+        for f in root.fields
+        if f.name in endpoint.validated
+    ]
 
 
 def constrain(node: s.Node, c: Constraints) -> s.Node:

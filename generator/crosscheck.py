@@ -20,6 +20,21 @@ def crosscheck(matrix: Matrix, surface: ir.Surface, path: Path, lines: dict[Loca
         where: Location = ("endpoints", index)
         for name in endpoint.validated:
             _require(name, known, path, lines, (*where, "validated", name), endpoint.key)
+        validated = list(endpoint.validated)
+        for kind, checks in (
+            ("cross_field", endpoint.cross_field),
+            ("value_checks", endpoint.value_checks),
+        ):
+            for check_index, check in enumerate(checks):
+                spot: Location = (*where, kind, check_index)
+                _require(
+                    check.field, validated, path, lines, spot, f"{endpoint.key}'s validated fields"
+                )
+                partner = getattr(check, "requires_field", None)
+                if partner is not None:
+                    _require(
+                        partner, validated, path, lines, spot, f"{endpoint.key}'s validated fields"
+                    )
         for row_index, row in enumerate(endpoint.rows):
             for field_index, name in enumerate(row.fields):
                 spot = (*where, "rows", row_index, "fields", field_index)

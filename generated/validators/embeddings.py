@@ -11,9 +11,10 @@ from typing import Annotated, Any, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from gateway import schema as s
+from gateway.checks import Check
 from gateway.validation import Validator
 
-__all__ = ["SCHEMA", "EmbeddingCreateParams", "validator"]
+__all__ = ["CHECKS", "SCHEMA", "EmbeddingCreateParams", "validator"]
 
 # ---- fast path: typed decode -------------------------------------------------
 
@@ -84,9 +85,15 @@ SCHEMA = s.Object(
     ),
 )
 
+
+# ---- after the schema stage: the matrix's later checks, in its order of checks
+
+CHECKS: tuple[Check, ...] = ()
+
 validator = Validator(
     "embeddings",
     EmbeddingCreateParams,
     SCHEMA,
     residual=(("input", next(f.type for f in SCHEMA.fields if f.name == "input")),),
+    checks=CHECKS,
 )

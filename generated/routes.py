@@ -21,6 +21,8 @@ RULES_CHAT_COMPLETIONS: tuple[Rule, ...] = (
         action="reject",
         when_type=None,
         fallback=None,
+        header=None,
+        instruction=None,
         content_part_types=(),
     ),
     Rule(
@@ -31,6 +33,8 @@ RULES_CHAT_COMPLETIONS: tuple[Rule, ...] = (
         action="fallback",
         when_type="json_schema",
         fallback={"type": "json_object"},
+        header=("x-gateway-fallback", "response_format=json_object"),
+        instruction="Respond with a JSON object that conforms to the JSON schema named {name} below. Output only the JSON object.\n{schema}",
         content_part_types=(),
     ),
     Rule(
@@ -41,6 +45,8 @@ RULES_CHAT_COMPLETIONS: tuple[Rule, ...] = (
         action="reject",
         when_type=None,
         fallback=None,
+        header=None,
+        instruction=None,
         content_part_types=("image_url",),
     ),
 )
@@ -87,7 +93,14 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
     )
     unsupported_containers = gateway.unsupported("containers", "Not supported.")
     unsupported_evals = gateway.unsupported("evals", "Not supported.")
+    trailing_slash = gateway.trailing_slash()
     return [
+        # a served path with a trailing slash: Invalid URL after authentication, never a redirect
+        Route("/v1/chat/completions/", trailing_slash),
+        Route("/v1/completions/", trailing_slash),
+        Route("/v1/models/", trailing_slash),
+        Route("/v1/models/{model}/", trailing_slash),
+        Route("/v1/embeddings/", trailing_slash),
         # matrix endpoint chat.completions: POST /v1/chat/completions (supported: yes)
         Route(
             "/v1/chat/completions",
@@ -124,7 +137,7 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
             ),
             methods=["POST"],
         ),
-        # matrix endpoint fine-tuning: POST /v1/fine-tuning, /v1/fine_tuning/* (supported: no)
+        # matrix endpoint fine-tuning: POST /v1/fine-tuning, /v1/fine_tuning/jobs (supported: no)
         Route("/v1/fine-tuning", unsupported_fine_tuning),
         Route("/v1/fine-tuning/{rest:path}", unsupported_fine_tuning),
         Route("/v1/fine_tuning", unsupported_fine_tuning),

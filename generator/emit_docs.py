@@ -400,7 +400,8 @@ def _bound_text(check: ValueCheck) -> str:
             value=float((check.value_maximum or check.maximum or 1) * 100)
         )
         bounds = _bounds("each value", check.value_minimum, check.value_maximum)
-        return f'`{check.field}`: {bounds} Otherwise 400, `param` `{check.field}`: "{example}". {check.why}'
+        said = f'Otherwise 400, `param` `{check.field}`: "{example}".'
+        return f"`{check.field}`: {bounds} {said} {check.why}"
     bounds = _bounds("value", check.minimum, check.maximum)
     outside = check.maximum + 1 if check.maximum is not None else (check.minimum or 0) - 1
     example = out_of_range(check.field, "integer", int(outside), check.minimum, check.maximum)

@@ -227,8 +227,10 @@ def load_matrix(path: Path) -> tuple[Matrix, dict[Location, int]]:
     try:
         return Matrix.model_validate(data), lines
     except pydantic.ValidationError as error:
-        first = error.errors()[0]
-        raise GeneratorError(_describe(path, lines, first)) from None
+        problems = error.errors()
+        # A misspelt key is also a missing one: name the typo, it carries the suggestion.
+        typos = [p for p in problems if p["type"] == "extra_forbidden"]
+        raise GeneratorError(_describe(path, lines, (typos or problems)[0])) from None
 
 
 def _describe(path: Path, lines: dict[Location, int], problem: object) -> str:

@@ -7,7 +7,8 @@ to a validated request (a generated msgspec Struct).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import msgspec
@@ -44,9 +45,9 @@ class Rewrite:
 class Applied:
     """What the rules did to one request: body rewrites, system messages, answer headers."""
 
-    rewrites: list[Rewrite] = field(default_factory=list)
-    system_messages: list[str] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
+    rewrites: list[Rewrite] = dataclass_field(default_factory=list)
+    system_messages: list[str] = dataclass_field(default_factory=list)
+    headers: dict[str, str] = dataclass_field(default_factory=dict)
 
 
 def apply_rules(request: Any, model: Model, rules: tuple[Rule, ...]) -> Applied:

@@ -77,6 +77,9 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
         "stored-chat-completions",
         "Completions are not stored (store is forwarded to the engine, nothing is kept to list, retrieve, update or delete).",
     )
+    unsupported_model_deletion = gateway.unsupported(
+        "model-deletion", "Models are the catalog\u0027s; they cannot be deleted through the API."
+    )
     unsupported_audio = gateway.unsupported(
         "audio", "Speech, transcriptions and translations are not served yet."
     )
@@ -162,8 +165,10 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
         Route("/v1/conversations", unsupported_conversations),
         Route("/v1/conversations/{rest:path}", unsupported_conversations),
         # matrix endpoint stored-chat-completions: GET /v1/chat/completions, /v1/chat/completions/* (stored completions) (supported: no)
-        Route("/v1/chat/completions", unsupported_stored_chat_completions),
+        Route("/v1/chat/completions", unsupported_stored_chat_completions, methods=["GET"]),
         Route("/v1/chat/completions/{rest:path}", unsupported_stored_chat_completions),
+        # matrix endpoint model-deletion: DELETE /v1/models/{model} (supported: no)
+        Route("/v1/models/{model}", unsupported_model_deletion, methods=["DELETE"]),
         # matrix endpoint audio: POST /v1/audio/* (supported: no)
         Route("/v1/audio", unsupported_audio),
         Route("/v1/audio/{rest:path}", unsupported_audio),

@@ -404,9 +404,9 @@ def _bound_text(check: ValueCheck) -> str:
         return f"`{check.field}`: {bounds} {said} {check.why}"
     bounds = _bounds("value", check.minimum, check.maximum)
     outside = check.maximum + 1 if check.maximum is not None else (check.minimum or 0) - 1
-    example = out_of_range(check.field, "integer", int(outside), check.minimum, check.maximum)
+    answer = out_of_range(check.field, "integer", int(outside), check.minimum, check.maximum)
     return (
-        f'`{check.field}`: {bounds} Otherwise 400, `param` `{check.field}`, e.g. "{example}" '
+        f'`{check.field}`: {bounds} Otherwise 400, `param` `{check.field}`, e.g. "{answer}" '
         f"{check.why}"
     )
 

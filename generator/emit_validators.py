@@ -119,13 +119,13 @@ def build_module(
 
 def check_def(endpoint_key: str, check: LaterCheck) -> CheckDef:
     comment = f"matrix {endpoint_key} · {check_stage(check)} · {check.key}"
-    common = {
+    common: dict[str, object] = {
         "key": check.key,
         "anchor": check_anchor(endpoint_key, check.key),
         "field": check.field,
     }
     if isinstance(check, CrossFieldRule):
-        arguments = {
+        arguments: dict[str, object] = {
             **common,
             "requires_field": check.requires_field,
             "when": check.when,
@@ -133,7 +133,7 @@ def check_def(endpoint_key: str, check: LaterCheck) -> CheckDef:
             "except_values": check.except_values,
         }
         return CheckDef(comment, f"CrossField({_arguments(arguments)})")
-    arguments = {
+    bound: dict[str, object] = {
         **common,
         "stage": check.stage,
         "minimum": check.minimum,
@@ -142,7 +142,7 @@ def check_def(endpoint_key: str, check: LaterCheck) -> CheckDef:
         "value_maximum": check.value_maximum,
         "message": check.message,
     }
-    return CheckDef(comment, f"Bound({_arguments(arguments)})")
+    return CheckDef(comment, f"Bound({_arguments(bound)})")
 
 
 def _arguments(values: dict[str, object]) -> str:

@@ -122,7 +122,7 @@ class StageText(_Strict):
 class Endpoint(_Strict):
     key: str
     label: str | None = None
-    method: Literal["GET", "POST"]
+    method: Literal["GET", "POST", "DELETE"]
     paths: tuple[str, ...]
     supported: bool
     notes: str

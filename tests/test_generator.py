@@ -133,7 +133,9 @@ def test_cross_field_rule_typo_stops_regen_with_line_and_suggestion(tmp_path: Pa
 
 def test_cross_field_rule_on_a_field_not_validated_stops_regen(tmp_path: Path) -> None:
     path = write_matrix(tmp_path, "requires_field: logprobs", "requires_field: logprob")
-    with pytest.raises(GeneratorError, match=r"'logprob' is not a field of .*did you mean 'logprobs'"):
+    with pytest.raises(
+        GeneratorError, match=r"'logprob' is not a field of .*did you mean 'logprobs'"
+    ):
         load_inputs(path)
 
 

@@ -53,23 +53,41 @@ class Validator(Generic[T]):
         # Fields whose SDK type msgspec cannot express (several array kinds in
         # one union) are decoded as Any and checked here after the decode.
         self._residual = residual
-        # The fields that can make a later check fail: most requests send none
-        # of them, and one C-level attrgetter call says so.
+        # The fields that can make a later check fail (twice if one: attrgetter's tuple).
         triggers = tuple(dict.fromkeys(c.field for c in checks))
-        self._triggers = operator.attrgetter(*triggers) if len(triggers) > 1 else None
-        self._trigger_count = len(triggers)
+        names = triggers if len(triggers) > 1 else triggers * 2
+        self._triggers = operator.attrgetter(*names) if triggers else None
+        self._count = len(names)
 
     def validate(self, body: bytes) -> T:
-        """The typed request, or RequestValidationError with OpenAI's wording."""
-        outcome = self._run(body)
-        if isinstance(outcome, Problem):
-            raise self._error(outcome)
-        return outcome
+        """The typed request, or RequestValidationError with OpenAI's wording.
+
+        The schema stage is the typed decode (else the explanation of why not);
+        the later checks then cost one C-level attrgetter call when the request
+        sends none of their fields, as most requests do.
+        """
+        try:
+            request = self._decoder.decode(body)
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
+            request = self._slow_path(body, error)
+        for name, node in self._residual:
+            problem = check(getattr(request, name), node, name)
+            if problem is not None:
+                raise self._error(problem)
+        if self._triggers is not None and self._triggers(request).count(UNSET) < self._count:
+            later = first_problem(lambda name: _sent(getattr(request, name)), self.checks)
+            if later is not None:
+                raise self._error(later)
+        return request
 
     def problem(self, body: bytes) -> Problem | None:
         """The first problem of `body`, or None: `validate` without the exception."""
-        outcome = self._run(body)
-        return outcome if isinstance(outcome, Problem) else None
+        try:
+            self.validate(body)
+        except RequestValidationError as error:
+            problem: Problem = error.problem
+            return problem
+        return None
 
     def explain(self, document: Any) -> Problem | None:
         """The first problem of a decoded document, every stage in the matrix's order."""
@@ -78,33 +96,8 @@ class Validator(Generic[T]):
             return problem
         return first_problem(document.get, self.checks)
 
-    def _run(self, body: bytes) -> T | Problem:
-        """Schema stage (typed decode, else the explanation), then the later checks."""
-        try:
-            request = self._decoder.decode(body)
-        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
-            outcome = self._slow_path(body, error)
-            if isinstance(outcome, Problem):
-                return outcome
-            request = outcome
-        for name, node in self._residual:
-            problem = check(getattr(request, name), node, name)
-            if problem is not None:
-                return problem
-        if self.checks and self._sends_a_trigger(request):
-            later = first_problem(lambda name: _sent(getattr(request, name)), self.checks)
-            if later is not None:
-                return later
-        return request
-
-    def _sends_a_trigger(self, request: T) -> bool:
-        if self._triggers is None:
-            return _sent(getattr(request, self.checks[0].field)) is not None
-        values: tuple[Any, ...] = self._triggers(request)
-        return values.count(UNSET) + values.count(None) < self._trigger_count
-
-    def _slow_path(self, body: bytes, error: Exception) -> T | Problem:
-        """The first schema-stage problem of a refused body, or its decoded document.
+    def _slow_path(self, body: bytes, error: Exception) -> T:
+        """Word the first schema-stage problem of a refused body, or accept its document.
 
         A document with no problem was refused for an earlier occurrence of a
         repeated key; the last occurrence is what counts and what is forwarded.
@@ -112,20 +105,22 @@ class Validator(Generic[T]):
         try:
             document: Any = _untyped.decode(body)
         except RecursionError:
-            return Problem(None, wording.TOO_DEEP)
+            raise self._error(Problem(None, wording.TOO_DEEP)) from None
         except (msgspec.DecodeError, UnicodeDecodeError):
-            return Problem(None, wording.PARSE_ERROR)
+            raise self._error(Problem(None, wording.PARSE_ERROR)) from None
         problem = explain(document, self.schema)
         if problem is not None:
-            return problem
+            raise self._error(problem)
         try:
             return msgspec.convert(document, self._type)
         except msgspec.ValidationError:
-            return _from_msgspec(error)
+            raise self._error(_from_msgspec(error)) from None
 
     def _error(self, problem: Problem) -> RequestValidationError:
         anchor = problem.anchor or param_anchor(self.endpoint, problem.param)
-        return RequestValidationError(problem.param, problem.message, anchor)
+        refusal = RequestValidationError(problem.param, problem.message, anchor)
+        refusal.problem = problem
+        return refusal
 
 
 def _sent(value: Any) -> Any:

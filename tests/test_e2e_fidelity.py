@@ -21,7 +21,8 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-CHAT = {"model": "chat-plain", "messages": [{"role": "user", "content": "hi"}]}
+MESSAGES: Any = [{"role": "user", "content": "hi"}]
+CHAT = {"model": "chat-plain", "messages": MESSAGES}
 CITY_SCHEMA: Any = {
     "type": "json_schema",
     "json_schema": {
@@ -182,7 +183,7 @@ def test_json_schema_fallback_says_what_it_applied_in_a_header(
     gateway_client: openai.OpenAI,
 ) -> None:
     raw = gateway_client.chat.completions.with_raw_response.create(
-        model="chat-plain", messages=CHAT["messages"], response_format=CITY_SCHEMA
+        model="chat-plain", messages=MESSAGES, response_format=CITY_SCHEMA
     )
     assert raw.headers["x-gateway-fallback"] == "response_format=json_object"
     # The engine answers json_object with {"echo": <last user message>}: the format was rewritten
@@ -194,7 +195,7 @@ def test_json_schema_fallback_header_is_on_streamed_answers_too(
     gateway_client: openai.OpenAI,
 ) -> None:
     with gateway_client.chat.completions.with_streaming_response.create(
-        model="chat-plain", messages=CHAT["messages"], response_format=CITY_SCHEMA, stream=True
+        model="chat-plain", messages=MESSAGES, response_format=CITY_SCHEMA, stream=True
     ) as response:
         assert response.headers["x-gateway-fallback"] == "response_format=json_object"
 
@@ -203,7 +204,7 @@ def test_no_fallback_header_where_the_model_has_structured_output(
     gateway_client: openai.OpenAI,
 ) -> None:
     raw = gateway_client.chat.completions.with_raw_response.create(
-        model="chat-full", messages=CHAT["messages"], response_format=CITY_SCHEMA
+        model="chat-full", messages=MESSAGES, response_format=CITY_SCHEMA
     )
     assert "x-gateway-fallback" not in raw.headers
 
@@ -213,7 +214,7 @@ def test_cross_field_refusal_through_the_client_names_the_param_and_links_its_ch
 ) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
         gateway_client.chat.completions.create(
-            model="chat-full", messages=CHAT["messages"], top_logprobs=3, stream_options={}
+            model="chat-full", messages=MESSAGES, top_logprobs=3, stream_options={}
         )
     assert raised.value.param == "top_logprobs"
     assert raw_body(raised.value)["error"]["doc_url"] == (
@@ -223,6 +224,6 @@ def test_cross_field_refusal_through_the_client_names_the_param_and_links_its_ch
 
 def test_stop_empty_array_is_forwarded(gateway_client: openai.OpenAI) -> None:
     completion = gateway_client.chat.completions.create(
-        model="chat-plain", messages=CHAT["messages"], stop=[]
+        model="chat-plain", messages=MESSAGES, stop=[]
     )
     assert completion.choices[0].message.content == "Echo: hi"

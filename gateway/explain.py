@@ -101,6 +101,8 @@ def _object(value: dict[str, Any], node: Object, path: str) -> Problem | None:
 def _array(value: list[Any], node: Array, path: str) -> Problem | None:
     size_problem = wording.array_size(path, len(value), node.min_items, node.max_items)
     if size_problem is not None:
+        if node.size_message is not None:
+            return Problem(None, node.size_message)
         return Problem(path, size_problem)
     for index, item in enumerate(value):
         problem = check(item, node.items, f"{path}[{index}]")

@@ -424,6 +424,10 @@ def constraint_texts(c: Constraints) -> tuple[str, ...]:
         if c.missing_message is None
         else f'Checked first: when missing, the answer is "{c.missing_message}" (param null), '
         "as the real API says it.",
+        None
+        if c.size_message is None
+        else f'Out of these bounds, the answer is "{c.size_message}" (param null), as the real '
+        "API says it.",
         c.why,
     ]
     return tuple(t for t in texts if t)

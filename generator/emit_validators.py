@@ -322,7 +322,9 @@ def expression(node: s.Node) -> str:
     if isinstance(node, s.Enum):
         return f"s.Enum({_tuple([_literal(v) for v in node.values])})"
     if isinstance(node, s.Array):
-        limits = _keywords(min_items=node.min_items, max_items=node.max_items)
+        limits = _keywords(
+            min_items=node.min_items, max_items=node.max_items, size_message=node.size_message
+        )
         return f"s.Array({expression(node.items)}{limits})"
     if isinstance(node, s.Map):
         limits = _keywords(max_properties=node.max_properties, key_max_length=node.key_max_length)

@@ -45,6 +45,7 @@ class Constraints(_Strict):
     value_minimum: float | None = None
     value_maximum: float | None = None
     missing_message: str | None = None  # the real API's words when it is missing
+    size_message: str | None = None  # its words (param null) for an array length out of bounds
     why: str | None = None
 
 

@@ -357,6 +357,28 @@ GOLDENS: list[tuple[str, str, bytes, dict[str, Any]]] = [
         ),
     ),
     (
+        "embeddings input empty array: the real API's words, param null",
+        "embeddings",
+        b'{"model": "bge-m3", "input": []}',
+        envelope(
+            "'$.input' is invalid. Please check the API reference: "
+            "https://platform.openai.com/docs/api-reference.",
+            None,
+            "endpoint-embeddings",
+        ),
+    ),
+    (
+        "embeddings input of more than 2048 items",
+        "embeddings",
+        json.dumps({"model": "bge-m3", "input": ["x"] * 2049}).encode(),
+        envelope(
+            "'$.input' is invalid. Please check the API reference: "
+            "https://platform.openai.com/docs/api-reference.",
+            None,
+            "endpoint-embeddings",
+        ),
+    ),
+    (
         "explicit null where the SDK has no Optional",
         "embeddings",
         b'{"model": "bge-m3", "input": "x", "encoding_format": null}',

@@ -50,9 +50,24 @@ SCHEMA = s.Object(
             s.OneOf(
                 (
                     s.Scalar("string"),
-                    s.Array(s.Scalar("string"), min_items=1, max_items=2048),
-                    s.Array(s.Scalar("integer"), min_items=1, max_items=2048),
-                    s.Array(s.Array(s.Scalar("integer")), min_items=1, max_items=2048),
+                    s.Array(
+                        s.Scalar("string"),
+                        min_items=1,
+                        max_items=2048,
+                        size_message="'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+                    ),
+                    s.Array(
+                        s.Scalar("integer"),
+                        min_items=1,
+                        max_items=2048,
+                        size_message="'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+                    ),
+                    s.Array(
+                        s.Array(s.Scalar("integer")),
+                        min_items=1,
+                        max_items=2048,
+                        size_message="'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+                    ),
                 )
             ),
             required=True,

@@ -31,6 +31,7 @@ class Rule:
     header: tuple[str, str] | None = None  # (name, value) said on the answer of a fallback
     instruction: str | None = None  # a system message for the engine; {name}, {schema}
     content_part_types: tuple[str, ...] = ()
+    except_values: tuple[str, ...] = ()  # field values a reject rule lets through
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,8 @@ def _present(request: Any, field: str) -> Any:
 
 def _reject_fields(request: Any, model: Model, rule: Rule) -> None:
     for field in rule.fields:
-        if _present(request, field) is not None:
+        value = _present(request, field)
+        if value is not None and not (isinstance(value, str) and value in rule.except_values):
             raise ApiError(
                 400,
                 f"Model '{model.id}' does not support '{field}': it needs a model labeled "

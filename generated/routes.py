@@ -24,6 +24,7 @@ RULES_CHAT_COMPLETIONS: tuple[Rule, ...] = (
         header=None,
         instruction=None,
         content_part_types=(),
+        except_values=("none",),
     ),
     Rule(
         key="json-schema-fallback",
@@ -36,6 +37,7 @@ RULES_CHAT_COMPLETIONS: tuple[Rule, ...] = (
         header=("x-gateway-fallback", "response_format=json_object"),
         instruction="Respond with a JSON object that conforms to the JSON schema named {name} below. Output only the JSON object.\n{schema}",
         content_part_types=(),
+        except_values=(),
     ),
     Rule(
         key="vision-needs-multimodal",
@@ -48,6 +50,7 @@ RULES_CHAT_COMPLETIONS: tuple[Rule, ...] = (
         header=None,
         instruction=None,
         content_part_types=("image_url",),
+        except_values=(),
     ),
 )
 

@@ -477,6 +477,9 @@ def _rule(rule: Rule, matrix: Matrix) -> RuleDoc:
             f"{where}: {fields} need a model labeled {label} in the catalog; otherwise the "
             "request is answered 400 with `param` set to the field."
         )
+        if rule.except_values:
+            allowed = ", ".join(f'`"{v}"`' for v in rule.except_values)
+            text += f" The value {allowed} asks for none of it and goes through on any model."
     else:
         fallback = json.dumps(rule.fallback or {})
         text = (

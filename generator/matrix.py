@@ -158,6 +158,8 @@ class Rule(_Strict):
     header: FallbackHeader | None = None
     instruction: str | None = None
     content_part_types: tuple[str, ...] = ()
+    # Values of the fields a reject rule lets through (tool_choice "none" asks for no tool).
+    except_values: tuple[str, ...] = ()
 
 
 class ErrorsText(_Strict):

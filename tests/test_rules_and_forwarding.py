@@ -59,6 +59,22 @@ def test_legacy_functions_need_a_tool_use_model_like_tools(fields: dict[str, Any
     assert apply_rules(typed(body(**fields)), TOOLS, RULES_CHAT_COMPLETIONS).rewrites == []
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [{"tool_choice": "none"}, {"function_call": "none"}],
+)
+def test_asking_for_no_tool_goes_through_on_any_model(fields: dict[str, Any]) -> None:
+    applied = apply_rules(typed(body(**fields)), PLAIN, RULES_CHAT_COMPLETIONS)
+    assert applied.rewrites == []
+
+
+def test_tool_choice_with_tools_on_a_plain_model_is_refused_on_tools() -> None:
+    tool = {"type": "function", "function": {"name": "f"}}
+    with pytest.raises(ApiError) as refused:
+        apply_rules(typed(body(tools=[tool], tool_choice="none")), PLAIN, RULES_CHAT_COMPLETIONS)
+    assert refused.value.param == "tools"
+
+
 def test_json_schema_fallback_names_itself_in_a_header_and_hands_the_engine_the_schema() -> None:
     raw = body(response_format=CITY)
     applied = apply_rules(typed(raw), PLAIN, RULES_CHAT_COMPLETIONS)

@@ -219,6 +219,17 @@ GOLDENS: list[tuple[str, str, bytes, dict[str, Any]]] = [
         ),
     ),
     (
+        "tool_choice none without tools: refused too",
+        "chat.completions",
+        chat(tool_choice="none"),
+        envelope(
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
+            "specified.",
+            "tool_choice",
+            "check-chat-completions-tool-choice-needs-tools",
+        ),
+    ),
+    (
         "logit_bias value out of range: param is the field, the value a decimal",
         "chat.completions",
         chat(logit_bias={"12345": 10000}),
@@ -410,7 +421,7 @@ def test_error_body_matches_the_real_api_wording(
 ACCEPTED = [
     ("stop: [] (the real API accepts it)", chat(stop=[])),
     ("explicit nulls count as not sent", chat(top_logprobs=None, stream_options=None)),
-    ("tool_choice none needs no tools", chat(tool_choice="none")),
+    ("tool_choice none with tools", chat(tool_choice="none", tools=[TOOL])),
     ("top_logprobs with logprobs", chat(top_logprobs=20, logprobs=True)),
     ("stream_options with stream", chat(stream_options={"include_usage": True}, stream=True)),
     (

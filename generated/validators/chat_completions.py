@@ -1836,7 +1836,7 @@ CHECKS: tuple[Check, ...] = (
         requires_field="tools",
         when="sent",
         message="Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
-        except_values=("none",),
+        except_values=(),
     ),
     # matrix chat.completions · values · top-logprobs-at-most-20
     Bound(

@@ -227,3 +227,64 @@ def test_stop_empty_array_is_forwarded(gateway_client: openai.OpenAI) -> None:
         model="chat-plain", messages=MESSAGES, stop=[]
     )
     assert completion.choices[0].message.content == "Echo: hi"
+
+
+def exact(message: str, param: str | None, anchor: str, gateway_url: str, code: Any = None) -> Any:
+    return {
+        "error": {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": param,
+            "code": code,
+            "doc_url": f"{gateway_url}/docs/compatibility#{anchor}",
+        }
+    }
+
+
+def test_exact_error_bodies_at_the_http_level(gateway_url: str, local_key: str) -> None:
+    """The whole body, for the answers issue 7 changed outside the validators."""
+    post = lambda path, body, headers=None: send(  # noqa: E731
+        gateway_url, "POST", path, local_key, json.dumps(body).encode(), headers
+    )
+    cases = [
+        (
+            post("/v1/chat/completions", {**CHAT, "model": "no-such-model"}),
+            404,
+            exact(
+                "The model `no-such-model` does not exist or you do not have access to it.",
+                None,
+                "model-discovery",
+                gateway_url,
+                "model_not_found",
+            ),
+        ),
+        (
+            post("/v1/chat/completions", {**CHAT, "functions": [{"name": "f"}]}),
+            400,
+            exact(
+                "Model 'chat-plain' does not support 'functions': it needs a model labeled "
+                "tool_use in the catalog.",
+                "functions",
+                "chat-completions-functions",
+                gateway_url,
+            ),
+        ),
+        (
+            post("/v1/chat/completions/", CHAT),
+            404,
+            exact("Invalid URL (POST /v1/chat/completions/)", None, "endpoints", gateway_url),
+        ),
+        (
+            post("/v1/chat/completions", CHAT, {"Content-Encoding": "br"}),
+            415,
+            exact(
+                "Unsupported Content-Encoding 'br': send the request body uncompressed, or "
+                "compressed with gzip or deflate.",
+                None,
+                "request-encoding",
+                gateway_url,
+            ),
+        ),
+    ]
+    for response, status, body in cases:
+        assert (response.status_code, response.json()) == (status, body)

@@ -243,9 +243,10 @@ def exact(message: str, param: str | None, anchor: str, gateway_url: str, code: 
 
 def test_exact_error_bodies_at_the_http_level(gateway_url: str, local_key: str) -> None:
     """The whole body, for the answers issue 7 changed outside the validators."""
-    post = lambda path, body, headers=None: send(  # noqa: E731
-        gateway_url, "POST", path, local_key, json.dumps(body).encode(), headers
-    )
+
+    def post(path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+        return send(gateway_url, "POST", path, local_key, json.dumps(body).encode(), headers)
+
     cases = [
         (
             post("/v1/chat/completions", {**CHAT, "model": "no-such-model"}),

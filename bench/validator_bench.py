@@ -268,7 +268,8 @@ def medium_body() -> dict[str, Any]:
             },
         },
         "stop": ["\n\nUser:", "<|end|>", "###"],
-        "stream_options": {"include_usage": True},
+        # No stream_options: without stream (the pydantic row reads the NonStreaming
+        # type) api.openai.com refuses it, and so does the validator.
         "temperature": 0.2,
         "top_p": 0.95,
         "max_completion_tokens": 1024,

@@ -24,8 +24,21 @@ def param_anchor(endpoint: str, param: str | None) -> str:
     return field_anchor(endpoint, _TOP_LEVEL.split(param, maxsplit=1)[0])
 
 
+def check_anchor(endpoint: str, key: str) -> str:
+    """`check-chat-completions-top-logprobs-needs-logprobs`: a check after the schema stage."""
+    return f"check-{slug(endpoint)}-{slug(key)}"
+
+
 def endpoint_anchor(endpoint: str) -> str:
     return f"endpoint-{slug(endpoint)}"
 
 
-TOPICS = ("authentication", "rate-limits", "errors", "model-discovery", "endpoints")
+TOPICS = (
+    "authentication",
+    "rate-limits",
+    "errors",
+    "model-discovery",
+    "endpoints",
+    "order-of-checks",
+    "request-encoding",
+)

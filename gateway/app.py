@@ -86,6 +86,8 @@ def build_app(config: Config, catalog: IndexedCatalog, keys: KeyStore) -> Starle
             Exception: _crash_handler(config),
         },
     )
+    # api.openai.com answers a path as sent; a trailing slash is not redirected (routes.py).
+    app.router.redirect_slashes = False
     app.state.gateway = gateway
     return app
 

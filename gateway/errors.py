@@ -53,3 +53,4 @@ class RequestValidationError(ApiError):
 
     def __init__(self, param: str | None, message: str, anchor: str) -> None:
         super().__init__(400, message, param=param, anchor=anchor)
+        self.problem: Any = None  # the validator's Problem (stage and all), when it made this

@@ -16,10 +16,17 @@ from gateway.schema import AnyJson, Array, Enum, Map, Node, Null, Object, OneOf,
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """The first thing wrong with a body: the param path and the message."""
+    """The first thing wrong with a body: the param path, the message, and which check said so.
+
+    `stage` is the matrix's stage of the check (`schema` for everything this
+    module finds); `anchor` is the page's anchor of that check, when it has one
+    of its own (else the field's).
+    """
 
     param: str | None
     message: str
+    stage: str = "schema"
+    anchor: str | None = None
 
 
 def explain(value: Any, node: Object) -> Problem | None:
@@ -94,6 +101,8 @@ def _object(value: dict[str, Any], node: Object, path: str) -> Problem | None:
 def _array(value: list[Any], node: Array, path: str) -> Problem | None:
     size_problem = wording.array_size(path, len(value), node.min_items, node.max_items)
     if size_problem is not None:
+        if node.size_message is not None:
+            return Problem(None, node.size_message)
         return Problem(path, size_problem)
     for index, item in enumerate(value):
         problem = check(item, node.items, f"{path}[{index}]")

@@ -24,10 +24,11 @@ from gateway import responses
 from gateway.anchors import endpoint_anchor
 from gateway.auth import KeyRecord, KeyStore
 from gateway.catalog import IndexedCatalog, Model
+from gateway.content_encoding import read_body
 from gateway.errors import ApiError
 from gateway.health import HealthMonitor
 from gateway.ratelimit import RateLimiter, rate_limit_error
-from gateway.rules import Rewrite, Rule, apply_rules
+from gateway.rules import Applied, Rule, apply_rules
 from gateway.upstream import Upstream, garbage_error, sse_data_lines, transport_error
 from gateway.validation import Validator
 
@@ -94,18 +95,15 @@ class Gateway:
         return decision.headers
 
     async def body(self, request: Request) -> bytes:
-        """The request body, refused with a 413 past `max_body_bytes` without reading it all."""
+        """The request body, refused with a 413 past `max_body_bytes` without reading it all.
+
+        A compressed body is decoded (gateway.content_encoding): the limit is on its decoded size.
+        """
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             raise self._too_large(int(declared))
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise self._too_large(size)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        encoding = request.headers.get("content-encoding")
+        return await read_body(request.stream(), encoding, self.max_body_bytes, self._too_large)
 
     def _too_large(self, size: int) -> ApiError:
         return ApiError(
@@ -120,7 +118,7 @@ class Gateway:
             raise ApiError(
                 404,
                 f"The model `{model_id}` does not exist or you do not have access to it.",
-                param="model",
+                param=None,  # as api.openai.com answers it
                 code="model_not_found",
                 anchor="model-discovery",
             )
@@ -147,15 +145,16 @@ class Gateway:
                 typed = validator.validate(body)
                 model = self.model(typed.model)
                 _require_category(model, categories, endpoint)
-                rewrites = apply_rules(typed, model, rules)
-                forwarded = forward_body(body, model.upstream_model, rewrites)
+                applied = apply_rules(typed, model, rules)
+                forwarded = forward_body(body, model.upstream_model, applied)
                 url = f"{self.catalog.base_urls[model.id]}{upstream_path}"
+                answer_headers = {**headers, **applied.headers}
                 if getattr(typed, "stream", None) is True:
                     docs = doc_base(self.doc_base_url, request)
-                    return await self._stream(url, forwarded, model, headers, docs)
+                    return await self._stream(url, forwarded, model, answer_headers, docs)
                 reply = await self.upstream.post_json(url, forwarded, model.id)
                 payload = _rewritten(validator.endpoint, reply.payload, model, typed)
-                return JSONBytes(_encode(payload), reply.status, headers=headers)
+                return JSONBytes(_encode(payload), reply.status, headers=answer_headers)
 
         return handle
 
@@ -204,6 +203,24 @@ class Gateway:
                 404,
                 f"{request.method} {request.url.path} is not supported by this gateway. {note}",
                 anchor=endpoint_anchor(key),
+                headers=headers,
+            )
+
+        return AnyMethod(handle)
+
+    def trailing_slash(self) -> AnyMethod:
+        """A served path with a trailing slash: api.openai.com's Invalid URL, after authentication.
+
+        Not Starlette's redirect: a 307 would be answered to anyone, before the
+        key is checked, and clients do not follow it with the body anyway.
+        """
+
+        async def handle(request: Request) -> Response:
+            _, headers = await self.admit(request, 0)
+            raise ApiError(
+                404,
+                f"Invalid URL ({request.method} {request.url.path})",
+                anchor="endpoints",
                 headers=headers,
             )
 
@@ -266,17 +283,28 @@ def estimate_tokens(body: bytes) -> int:
     return len(body) // 4 + 1
 
 
-def forward_body(body: bytes, upstream_model: str, rewrites: list[Rewrite]) -> bytes:
-    """The client's body with only `model` (and rule rewrites) replaced.
+def forward_body(body: bytes, upstream_model: str, applied: Applied | None = None) -> bytes:
+    """The client's body with only `model` (and what the rules apply) replaced.
 
     Splitting at the top level keeps every other value as raw JSON bytes, so
-    unknown and unvalidated fields reach the engine exactly as sent.
+    unknown and unvalidated fields reach the engine exactly as sent; a rule's
+    system messages go before the client's messages, which stay as sent.
     """
     fields = _split_top_level.decode(body)
     fields["model"] = msgspec.Raw(_encode(upstream_model))
-    for rewrite in rewrites:
-        fields[rewrite.field] = msgspec.Raw(_encode(rewrite.value))
+    if applied is not None:
+        for rewrite in applied.rewrites:
+            fields[rewrite.field] = msgspec.Raw(_encode(rewrite.value))
+        if applied.system_messages and "messages" in fields:
+            fields["messages"] = _prepended(fields["messages"], applied.system_messages)
     return _encode(fields)
+
+
+def _prepended(messages: msgspec.Raw, contents: list[str]) -> msgspec.Raw:
+    """`messages` (a validated, non-empty array, as raw bytes) after system messages."""
+    raw = bytes(messages).strip()
+    added = b",".join(_encode({"role": "system", "content": c}) for c in contents)
+    return msgspec.Raw(b"[" + added + b"," + raw[1:])
 
 
 def doc_base(configured: str | None, request: Request) -> str:

@@ -8,8 +8,10 @@ to a validated request (a generated msgspec Struct).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
+import msgspec
 from msgspec import UNSET
 
 from gateway.anchors import field_anchor
@@ -26,7 +28,10 @@ class Rule:
     action: str  # "reject" | "fallback"
     when_type: str | None = None
     fallback: dict[str, str] | None = None
+    header: tuple[str, str] | None = None  # (name, value) said on the answer of a fallback
+    instruction: str | None = None  # a system message for the engine; {name}, {schema}
     content_part_types: tuple[str, ...] = ()
+    except_values: tuple[str, ...] = ()  # field values a reject rule lets through
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,9 +42,18 @@ class Rewrite:
     value: Any
 
 
-def apply_rules(request: Any, model: Model, rules: tuple[Rule, ...]) -> list[Rewrite]:
-    """Raise the first rule's 400, or return the rewrites the rules ask for."""
-    rewrites: list[Rewrite] = []
+@dataclass(slots=True)
+class Applied:
+    """What the rules did to one request: body rewrites, system messages, answer headers."""
+
+    rewrites: list[Rewrite] = dataclass_field(default_factory=list)
+    system_messages: list[str] = dataclass_field(default_factory=list)
+    headers: dict[str, str] = dataclass_field(default_factory=dict)
+
+
+def apply_rules(request: Any, model: Model, rules: tuple[Rule, ...]) -> Applied:
+    """Raise the first rule's 400, or return what the rules apply to the request."""
+    applied = Applied()
     for rule in rules:
         if rule.requires in model.capabilities:
             continue
@@ -48,8 +62,8 @@ def apply_rules(request: Any, model: Model, rules: tuple[Rule, ...]) -> list[Rew
         elif rule.action == "reject":
             _reject_fields(request, model, rule)
         else:
-            rewrites.extend(_fallbacks(request, rule))
-    return rewrites
+            _fall_back(request, rule, applied)
+    return applied
 
 
 def _present(request: Any, field: str) -> Any:
@@ -59,7 +73,8 @@ def _present(request: Any, field: str) -> Any:
 
 def _reject_fields(request: Any, model: Model, rule: Rule) -> None:
     for field in rule.fields:
-        if _present(request, field) is not None:
+        value = _present(request, field)
+        if value is not None and not (isinstance(value, str) and value in rule.except_values):
             raise ApiError(
                 400,
                 f"Model '{model.id}' does not support '{field}': it needs a model labeled "
@@ -87,13 +102,24 @@ def _reject_content_parts(request: Any, model: Model, rule: Rule) -> None:
                     )
 
 
-def _fallbacks(request: Any, rule: Rule) -> list[Rewrite]:
-    rewrites = []
-    for field in rule.fields:
-        value = _present(request, field)
-        if value is not None and _type_tag(value) == rule.when_type:
-            rewrites.append(Rewrite(field, dict(rule.fallback or {})))
-    return rewrites
+def _fall_back(request: Any, rule: Rule, applied: Applied) -> None:
+    for name in rule.fields:
+        value = _present(request, name)
+        if value is None or _type_tag(value) != rule.when_type:
+            continue
+        applied.rewrites.append(Rewrite(name, dict(rule.fallback or {})))
+        if rule.header is not None:
+            applied.headers[rule.header[0]] = rule.header[1]
+        if rule.instruction is not None:
+            applied.system_messages.append(_instruction(rule.instruction, value))
+
+
+def _instruction(template: str, value: Any) -> str:
+    """The rule's instruction with the dropped json_schema's name and schema filled in."""
+    document = msgspec.to_builtins(value)
+    inner = document.get(str(document.get("type")), {}) if isinstance(document, dict) else {}
+    schema = msgspec.json.encode(inner.get("schema", {})).decode()
+    return template.format(name=inner.get("name", ""), schema=schema)
 
 
 def _type_tag(value: Any) -> Any:

@@ -41,6 +41,8 @@ class Array:
     items: Node
     min_items: int | None = None
     max_items: int | None = None
+    # The real API's own words for a length out of bounds, answered with param null.
+    size_message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,15 @@ unvalidated fields, which are only forwarded, they are not looked for
 
 from __future__ import annotations
 
+import operator
 from typing import Any, Generic, TypeVar
 
 import msgspec
+from msgspec import UNSET
 
 from gateway import wording
 from gateway.anchors import param_anchor
+from gateway.checks import Check, first_problem
 from gateway.errors import RequestValidationError
 from gateway.explain import Problem, check, explain
 from gateway.schema import Node, Object
@@ -40,17 +43,29 @@ class Validator(Generic[T]):
         request_type: type[T],
         schema: Object,
         residual: tuple[tuple[str, Node], ...] = (),
+        checks: tuple[Check, ...] = (),
     ) -> None:
         self.endpoint = endpoint
         self.schema = schema
+        self.checks = checks
         self._type = request_type
         self._decoder = msgspec.json.Decoder(request_type, float_hook=float)
         # Fields whose SDK type msgspec cannot express (several array kinds in
         # one union) are decoded as Any and checked here after the decode.
         self._residual = residual
+        # The fields that can make a later check fail (twice if one: attrgetter's tuple).
+        triggers = tuple(dict.fromkeys(c.field for c in checks))
+        names = triggers if len(triggers) > 1 else triggers * 2
+        self._triggers = operator.attrgetter(*names) if triggers else None
+        self._count = len(names)
 
     def validate(self, body: bytes) -> T:
-        """The typed request, or RequestValidationError with OpenAI's wording."""
+        """The typed request, or RequestValidationError with OpenAI's wording.
+
+        The schema stage is the typed decode (else the explanation of why not);
+        the later checks then cost one C-level attrgetter call when the request
+        sends none of their fields, as most requests do.
+        """
         try:
             request = self._decoder.decode(body)
         except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as error:
@@ -60,6 +75,10 @@ class Validator(Generic[T]):
             problem = None if value is msgspec.UNSET else check(value, node, name)
             if problem is not None:
                 raise self._error(problem)
+        if self._triggers is not None and self._triggers(request).count(UNSET) < self._count:
+            later = first_problem(lambda name: _sent(getattr(request, name)), self.checks)
+            if later is not None:
+                raise self._error(later)
         return request
 
     def problem(self, body: bytes) -> Problem | None:
@@ -67,11 +86,19 @@ class Validator(Generic[T]):
         try:
             self.validate(body)
         except RequestValidationError as error:
-            return Problem(error.param, error.message)
+            problem: Problem = error.problem
+            return problem
         return None
 
+    def explain(self, document: Any) -> Problem | None:
+        """The first problem of a decoded document, every stage in the matrix's order."""
+        problem = explain(document, self.schema)
+        if problem is not None or not isinstance(document, dict):
+            return problem
+        return first_problem(document.get, self.checks)
+
     def _slow_path(self, body: bytes, error: Exception) -> T:
-        """Word the first problem of a refused body, or accept its decoded document.
+        """Word the first schema-stage problem of a refused body, or accept its document.
 
         A document with no problem was refused for an earlier occurrence of a
         repeated key; the last occurrence is what counts and what is forwarded.
@@ -91,8 +118,15 @@ class Validator(Generic[T]):
             raise self._error(_from_msgspec(error)) from None
 
     def _error(self, problem: Problem) -> RequestValidationError:
-        anchor = param_anchor(self.endpoint, problem.param)
-        return RequestValidationError(problem.param, problem.message, anchor)
+        anchor = problem.anchor or param_anchor(self.endpoint, problem.param)
+        refusal = RequestValidationError(problem.param, problem.message, anchor)
+        refusal.problem = problem
+        return refusal
+
+
+def _sent(value: Any) -> Any:
+    """A typed request's field as the checks read it: None when absent or null."""
+    return None if value is UNSET else value
 
 
 def _from_msgspec(error: Exception) -> Problem:

@@ -17,12 +17,15 @@ RULES_CHAT_COMPLETIONS: tuple[Rule, ...] = (
     Rule(
         key="tools-need-tool-use",
         endpoint="chat.completions",
-        fields=("tools", "tool_choice"),
+        fields=("tools", "tool_choice", "functions", "function_call"),
         requires="tool_use",
         action="reject",
         when_type=None,
         fallback=None,
+        header=None,
+        instruction=None,
         content_part_types=(),
+        except_values=("none",),
     ),
     Rule(
         key="json-schema-fallback",
@@ -32,7 +35,10 @@ RULES_CHAT_COMPLETIONS: tuple[Rule, ...] = (
         action="fallback",
         when_type="json_schema",
         fallback={"type": "json_object"},
+        header=("x-gateway-fallback", "response_format=json_object"),
+        instruction="Respond with a JSON object that conforms to the JSON schema named {name} below. Output only the JSON object.\n{schema}",
         content_part_types=(),
+        except_values=(),
     ),
     Rule(
         key="vision-needs-multimodal",
@@ -42,7 +48,10 @@ RULES_CHAT_COMPLETIONS: tuple[Rule, ...] = (
         action="reject",
         when_type=None,
         fallback=None,
+        header=None,
+        instruction=None,
         content_part_types=("image_url",),
+        except_values=(),
     ),
 )
 
@@ -73,7 +82,45 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
         "batches", "Not supported \u2014 use client-side fan-out instead. See Batching."
     )
     unsupported_files = gateway.unsupported("files", "Use inline request payloads.")
+    unsupported_responses = gateway.unsupported(
+        "responses",
+        "The Responses API is not served: use POST /v1/chat/completions (in openai-agents, OpenAIChatCompletionsModel; in LangChain, ChatOpenAI without use_responses_api or reasoning).",
+    )
+    unsupported_conversations = gateway.unsupported(
+        "conversations",
+        "Part of the Responses API, not served; keep the conversation client-side and use POST /v1/chat/completions.",
+    )
+    unsupported_stored_chat_completions = gateway.unsupported(
+        "stored-chat-completions",
+        "Completions are not stored (store is forwarded to the engine, nothing is kept to list, retrieve, update or delete).",
+    )
+    unsupported_model_deletion = gateway.unsupported(
+        "model-deletion", "Models are the catalog\u0027s; they cannot be deleted through the API."
+    )
+    unsupported_audio = gateway.unsupported(
+        "audio", "Speech, transcriptions and translations are not served yet."
+    )
+    unsupported_images = gateway.unsupported(
+        "images", "Image generation, edits and variations are not served yet."
+    )
+    unsupported_moderations = gateway.unsupported("moderations", "Not supported.")
+    unsupported_vector_stores = gateway.unsupported(
+        "vector-stores", "Not supported \u2014 use inline request payloads."
+    )
+    unsupported_uploads = gateway.unsupported("uploads", "Use inline request payloads.")
+    unsupported_realtime = gateway.unsupported(
+        "realtime", "Not supported \u2014 use streaming chat completions."
+    )
+    unsupported_containers = gateway.unsupported("containers", "Not supported.")
+    unsupported_evals = gateway.unsupported("evals", "Not supported.")
+    trailing_slash = gateway.trailing_slash()
     return [
+        # a served path with a trailing slash: Invalid URL after authentication, never a redirect
+        Route("/v1/chat/completions/", trailing_slash),
+        Route("/v1/completions/", trailing_slash),
+        Route("/v1/models/", trailing_slash),
+        Route("/v1/models/{model}/", trailing_slash),
+        Route("/v1/embeddings/", trailing_slash),
         # matrix endpoint chat.completions: POST /v1/chat/completions (supported: yes)
         Route(
             "/v1/chat/completions",
@@ -113,8 +160,8 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
         # matrix endpoint fine-tuning: POST /v1/fine-tuning, /v1/fine_tuning/jobs (supported: no)
         Route("/v1/fine-tuning", unsupported_fine_tuning),
         Route("/v1/fine-tuning/{rest:path}", unsupported_fine_tuning),
-        Route("/v1/fine_tuning/jobs", unsupported_fine_tuning),
-        Route("/v1/fine_tuning/jobs/{rest:path}", unsupported_fine_tuning),
+        Route("/v1/fine_tuning", unsupported_fine_tuning),
+        Route("/v1/fine_tuning/{rest:path}", unsupported_fine_tuning),
         # matrix endpoint assistants: POST /v1/assistants, /v1/threads, /v1/runs (supported: no)
         Route("/v1/assistants", unsupported_assistants),
         Route("/v1/assistants/{rest:path}", unsupported_assistants),
@@ -128,6 +175,41 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
         # matrix endpoint files: GET /v1/files, /v1/files/* (supported: no)
         Route("/v1/files", unsupported_files),
         Route("/v1/files/{rest:path}", unsupported_files),
+        # matrix endpoint responses: POST /v1/responses, /v1/responses/* (supported: no)
+        Route("/v1/responses", unsupported_responses),
+        Route("/v1/responses/{rest:path}", unsupported_responses),
+        # matrix endpoint conversations: /v1/conversations, /v1/conversations/* (supported: no)
+        Route("/v1/conversations", unsupported_conversations),
+        Route("/v1/conversations/{rest:path}", unsupported_conversations),
+        # matrix endpoint stored-chat-completions: GET /v1/chat/completions, /v1/chat/completions/* (stored completions) (supported: no)
+        Route("/v1/chat/completions", unsupported_stored_chat_completions, methods=["GET"]),
+        Route("/v1/chat/completions/{rest:path}", unsupported_stored_chat_completions),
+        # matrix endpoint model-deletion: DELETE /v1/models/{model} (supported: no)
+        Route("/v1/models/{model}", unsupported_model_deletion, methods=["DELETE"]),
+        # matrix endpoint audio: POST /v1/audio/* (supported: no)
+        Route("/v1/audio", unsupported_audio),
+        Route("/v1/audio/{rest:path}", unsupported_audio),
+        # matrix endpoint images: POST /v1/images/* (supported: no)
+        Route("/v1/images", unsupported_images),
+        Route("/v1/images/{rest:path}", unsupported_images),
+        # matrix endpoint moderations: POST /v1/moderations (supported: no)
+        Route("/v1/moderations", unsupported_moderations),
+        Route("/v1/moderations/{rest:path}", unsupported_moderations),
+        # matrix endpoint vector-stores: /v1/vector_stores, /v1/vector_stores/* (supported: no)
+        Route("/v1/vector_stores", unsupported_vector_stores),
+        Route("/v1/vector_stores/{rest:path}", unsupported_vector_stores),
+        # matrix endpoint uploads: POST /v1/uploads, /v1/uploads/* (supported: no)
+        Route("/v1/uploads", unsupported_uploads),
+        Route("/v1/uploads/{rest:path}", unsupported_uploads),
+        # matrix endpoint realtime: /v1/realtime, /v1/realtime/* (supported: no)
+        Route("/v1/realtime", unsupported_realtime),
+        Route("/v1/realtime/{rest:path}", unsupported_realtime),
+        # matrix endpoint containers: /v1/containers, /v1/containers/* (supported: no)
+        Route("/v1/containers", unsupported_containers),
+        Route("/v1/containers/{rest:path}", unsupported_containers),
+        # matrix endpoint evals: /v1/evals, /v1/evals/* (supported: no)
+        Route("/v1/evals", unsupported_evals),
+        Route("/v1/evals/{rest:path}", unsupported_evals),
         # the compatibility page, so that every error's doc_url resolves
         Route(
             "/docs/compatibility",

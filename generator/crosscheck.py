@@ -6,7 +6,7 @@ from pathlib import Path
 
 from generator import ir
 from generator.errors import GeneratorError
-from generator.matrix import Matrix, suggest
+from generator.matrix import CrossFieldRule, Matrix, ValueCheck, suggest
 from generator.yaml_lines import Location, nearest_line
 
 
@@ -20,6 +20,22 @@ def crosscheck(matrix: Matrix, surface: ir.Surface, path: Path, lines: dict[Loca
         where: Location = ("endpoints", index)
         for name in endpoint.validated:
             _require(name, known, path, lines, (*where, "validated", name), endpoint.key)
+        validated = list(endpoint.validated)
+        checks_by_kind: tuple[tuple[str, tuple[CrossFieldRule | ValueCheck, ...]], ...] = (
+            ("cross_field", endpoint.cross_field),
+            ("value_checks", endpoint.value_checks),
+        )
+        for kind, checks in checks_by_kind:
+            for check_index, check in enumerate(checks):
+                spot: Location = (*where, kind, check_index)
+                _require(
+                    check.field, validated, path, lines, spot, f"{endpoint.key}'s validated fields"
+                )
+                partner = getattr(check, "requires_field", None)
+                if partner is not None:
+                    _require(
+                        partner, validated, path, lines, spot, f"{endpoint.key}'s validated fields"
+                    )
         for row_index, row in enumerate(endpoint.rows):
             for field_index, name in enumerate(row.fields):
                 spot = (*where, "rows", row_index, "fields", field_index)

@@ -21,15 +21,28 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from markupsafe import Markup, escape
 
-from gateway.anchors import TOPICS, endpoint_anchor, field_anchor, param_anchor, slug
+from gateway.anchors import TOPICS, check_anchor, endpoint_anchor, field_anchor, param_anchor, slug
 from gateway.errors import RequestValidationError
 from gateway.validation import Validator
-from gateway.wording import number_text
+from gateway.wording import number_text, out_of_range
 from generator import ir
 from generator.emit_validators import build_module
 from generator.errors import GeneratorError
 from generator.links import linked, prose
-from generator.matrix import Constraints, Endpoint, Links, Matrix, Prose, Row, Rule, Section
+from generator.matrix import (
+    Constraints,
+    CrossFieldRule,
+    Endpoint,
+    LaterCheck,
+    Links,
+    Matrix,
+    Prose,
+    Row,
+    Rule,
+    Section,
+    ValueCheck,
+    check_stage,
+)
 from generator.render import TEMPLATES, render
 from generator.surface_dump import type_text
 
@@ -217,6 +230,23 @@ class RuleDoc:
 
 
 @dataclass(frozen=True)
+class CheckDoc:
+    """One check after the schema stage, on the page under its stage."""
+
+    anchor: str
+    endpoint: str
+    text: str
+
+
+@dataclass(frozen=True)
+class StageDoc:
+    anchor: str
+    title: str
+    text: str
+    checks: tuple[CheckDoc, ...]
+
+
+@dataclass(frozen=True)
 class ExampleDoc:
     anchor: str
     title: str
@@ -234,6 +264,8 @@ class PageData:
     endpoints: tuple[EndpointDoc, ...]
     requests: tuple[RequestDoc, ...]
     rules: tuple[RuleDoc, ...]
+    stages: tuple[StageDoc, ...]
+    fallback_headers: tuple[tuple[str, str, str], ...]
     response_fields: tuple[Row, ...]
     authentication: tuple[Prose, ...]
     rate_limit_headers: tuple[tuple[str, str], ...]
@@ -262,7 +294,7 @@ def emit_docs(inputs: Inputs) -> dict[str, str]:
 
 
 def page_data(matrix: Matrix, surface: ir.Surface) -> PageData:
-    requests = tuple(_request(e, surface, matrix.rules) for e in matrix.request_endpoints)
+    requests = tuple(_request(e, surface, matrix) for e in matrix.request_endpoints)
     return PageData(
         title=matrix.page.title,
         promise=matrix.page.promise,
@@ -270,6 +302,10 @@ def page_data(matrix: Matrix, surface: ir.Surface) -> PageData:
         endpoints=tuple(_endpoint(e) for e in matrix.endpoints),
         requests=requests,
         rules=tuple(_rule(r, matrix) for r in matrix.rules),
+        stages=_stages(matrix),
+        fallback_headers=tuple(
+            (r.header.name, r.header.value, rule_anchor(r)) for r in matrix.rules if r.header
+        ),
         response_fields=matrix.response_fields,
         authentication=tuple(prose(item) for item in matrix.authentication),
         rate_limit_headers=RATE_LIMIT_HEADERS,
@@ -323,7 +359,7 @@ def _endpoint(endpoint: Endpoint) -> EndpointDoc:
     )
 
 
-def _request(endpoint: Endpoint, surface: ir.Surface, rules: tuple[Rule, ...]) -> RequestDoc:
+def _request(endpoint: Endpoint, surface: ir.Surface, matrix: Matrix) -> RequestDoc:
     root = surface.root(endpoint.key)
     fields = sorted(root.fields, key=lambda f: f.name)
     return RequestDoc(
@@ -333,7 +369,9 @@ def _request(endpoint: Endpoint, surface: ir.Surface, rules: tuple[Rule, ...]) -
         anchor=endpoint_anchor(endpoint.key),
         sdk_classes=surface.endpoint(endpoint.key).sdk_classes,
         rows=endpoint.rows,
-        validated=tuple(_field(endpoint, f, rules) for f in fields if f.name in endpoint.validated),
+        validated=tuple(
+            _field(endpoint, f, matrix) for f in fields if f.name in endpoint.validated
+        ),
         forwarded=forwarded_fields(endpoint, surface),
     )
 
@@ -344,10 +382,15 @@ def forwarded_fields(endpoint: Endpoint, surface: ir.Surface) -> tuple[str, ...]
     return tuple(sorted(f.name for f in root.fields if f.name not in endpoint.validated))
 
 
-def _field(endpoint: Endpoint, field: ir.Field, rules: tuple[Rule, ...]) -> FieldDoc:
+def _field(endpoint: Endpoint, field: ir.Field, matrix: Matrix) -> FieldDoc:
+    later = tuple(
+        f"{_check_summary(c)} ([check](#{check_anchor(endpoint.key, c.key)}))."
+        for c in matrix.later_checks(endpoint)
+        if c.field == field.name
+    )
     needs = tuple(
         f"{_rule_summary(r)} ([rule](#{rule_anchor(r)}))."
-        for r in rules
+        for r in matrix.rules
         if r.endpoint == endpoint.key and field.name in r.fields
     )
     return FieldDoc(
@@ -358,7 +401,67 @@ def _field(endpoint: Endpoint, field: ir.Field, rules: tuple[Rule, ...]) -> Fiel
         required=field.required,
         nullable=field.nullable,
         sdk_path=field.sdk_path,
-        enforced=(*constraint_texts(endpoint.validated[field.name]), *needs),
+        enforced=(*constraint_texts(endpoint.validated[field.name]), *later, *needs),
+    )
+
+
+def _check_summary(check: LaterCheck) -> str:
+    """A later check in a few words, for its field's row."""
+    if isinstance(check, CrossFieldRule):
+        return f"Only with `{check.requires_field}` {_partner_state(check)}"
+    bounds = _bounds("Value", check.minimum, check.maximum) or _bounds(
+        "Each value", check.value_minimum, check.value_maximum
+    )
+    return f"{(bounds or '').rstrip('.')}, checked in the {check.stage} stage"
+
+
+def _partner_state(rule: CrossFieldRule) -> str:
+    return "enabled (`true`)" if rule.when == "enabled" else "sent (not null)"
+
+
+def _stages(matrix: Matrix) -> tuple[StageDoc, ...]:
+    """The order of checks, each stage with the checks the matrix puts in it."""
+    by_stage: dict[str, list[CheckDoc]] = {s.stage: [] for s in matrix.check_order}
+    for endpoint in matrix.request_endpoints:
+        for check in matrix.later_checks(endpoint):
+            by_stage[check_stage(check)].append(_check_doc(endpoint, check))
+    return tuple(
+        StageDoc(
+            f"stage-{slug(s.stage)}", s.title, " ".join(s.text.split()), tuple(by_stage[s.stage])
+        )
+        for s in matrix.check_order
+    )
+
+
+def _check_doc(endpoint: Endpoint, check: LaterCheck) -> CheckDoc:
+    anchor = check_anchor(endpoint.key, check.key)
+    if isinstance(check, CrossFieldRule):
+        message = " ".join(check.message.split())
+        exempt = "".join(
+            f' (`{check.field}`: `"{v}"` is allowed without it)' for v in check.except_values
+        )
+        text = (
+            f"`{check.field}` only with `{check.requires_field}` {_partner_state(check)}{exempt}; "
+            f'otherwise 400, `param` `{check.field}`: "{message}"'
+        )
+        return CheckDoc(anchor, endpoint.title, text)
+    return CheckDoc(anchor, endpoint.title, _bound_text(check))
+
+
+def _bound_text(check: ValueCheck) -> str:
+    if check.message is not None:
+        example = check.message.format(
+            value=float((check.value_maximum or check.maximum or 1) * 100)
+        )
+        bounds = _bounds("each value", check.value_minimum, check.value_maximum)
+        said = f'Otherwise 400, `param` `{check.field}`: "{example}".'
+        return f"`{check.field}`: {bounds} {said} {check.why}"
+    bounds = _bounds("value", check.minimum, check.maximum)
+    outside = check.maximum + 1 if check.maximum is not None else (check.minimum or 0) - 1
+    answer = out_of_range(check.field, "integer", int(outside), check.minimum, check.maximum)
+    return (
+        f'`{check.field}`: {bounds} Otherwise 400, `param` `{check.field}`, e.g. "{answer}" '
+        f"{check.why}"
     )
 
 
@@ -375,6 +478,10 @@ def constraint_texts(c: Constraints) -> tuple[str, ...]:
         if c.missing_message is None
         else f'Checked first: when missing, the answer is "{c.missing_message}" (param null), '
         "as the real API says it.",
+        None
+        if c.size_message is None
+        else f'Out of these bounds, the answer is "{c.size_message}" (param null), as the real '
+        "API says it.",
         c.why,
     ]
     return tuple(t for t in texts if t)
@@ -424,12 +531,27 @@ def _rule(rule: Rule, matrix: Matrix) -> RuleDoc:
             f"{where}: {fields} need a model labeled {label} in the catalog; otherwise the "
             "request is answered 400 with `param` set to the field."
         )
+        if rule.except_values:
+            allowed = ", ".join(f'`"{v}"`' for v in rule.except_values)
+            text += f" The value {allowed} asks for none of it and goes through on any model."
     else:
         fallback = json.dumps(rule.fallback or {})
         text = (
             f"{where}: {fields} of type `{rule.when_type}` needs a model labeled {label}; "
             f"on other models it falls back to `{fallback}` and the request goes through."
         )
+        if rule.header is not None:
+            text += (
+                f" The answer then carries the header `{rule.header.name}: {rule.header.value}`, "
+                "so a client that parses the reply against its schema can tell why it may not fit."
+            )
+        if rule.instruction is not None:
+            text += (
+                " So that JSON mode still has the shape to follow, the engine gets the schema "
+                "as a system message put before your messages: "
+                f'"{" ".join(rule.instruction.split())}" (`{{name}}` and `{{schema}}` are the '
+                "`json_schema`'s name and its schema as JSON)."
+            )
     return RuleDoc(rule_anchor(rule), text)
 
 
@@ -438,7 +560,7 @@ def _rule(rule: Rule, matrix: Matrix) -> RuleDoc:
 
 def _examples(matrix: Matrix, surface: ir.Surface) -> tuple[ExampleDoc, ...]:
     endpoint = matrix.endpoint(SAMPLE_ENDPOINT)
-    validator = built_validator(surface, endpoint)
+    validator = built_validator(surface, endpoint, matrix.later_checks(endpoint))
     return tuple(_example(validator, endpoint, sample) for sample in SAMPLES)
 
 
@@ -462,7 +584,9 @@ def _example(validator: Validator[Any], endpoint: Endpoint, sample: Sample) -> E
     raise GeneratorError(f"example '{sample.kind}' of the compatibility page was accepted")
 
 
-def built_validator(surface: ir.Surface, endpoint: Endpoint) -> Validator[Any]:
+def built_validator(
+    surface: ir.Surface, endpoint: Endpoint, checks: tuple[LaterCheck, ...] = ()
+) -> Validator[Any]:
     """The validator this regen writes for `endpoint`, built in memory.
 
     regen builds every file before writing any, so generated/validators/ may
@@ -470,7 +594,7 @@ def built_validator(surface: ir.Surface, endpoint: Endpoint) -> Validator[Any]:
     template and executed here instead of imported. (It skips `ruff format`,
     which changes layout only.)
     """
-    module = build_module(surface, endpoint)
+    module = build_module(surface, endpoint, checks)
     source = render("validator.py.j2", m=module, header="")
     name = f"_compatibility_page_{module.module_name}"
     namespace = types.ModuleType(name)
@@ -496,6 +620,8 @@ def _check_unique_ids(page: PageData) -> None:
         *(e.anchor for e in page.endpoints),
         *(f.anchor for r in page.requests for f in r.validated),
         *(r.anchor for r in page.rules),
+        *(s.anchor for s in page.stages),
+        *(c.anchor for s in page.stages for c in s.checks),
         *(x.anchor for x in page.examples),
     ]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})

@@ -10,14 +10,15 @@ ranges and limits. Fields the matrix does not validate are listed too, marked
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from gateway import schema as s
-from gateway.anchors import endpoint_anchor, field_anchor, slug
+from gateway.anchors import check_anchor, endpoint_anchor, field_anchor, slug
 from gateway.wording import number_text
 from generator import ir
 from generator.emit_validators import class_name
-from generator.matrix import Endpoint, Matrix
+from generator.matrix import CrossFieldRule, Endpoint, LaterCheck, Matrix, check_stage
 from generator.schema_build import SchemaBuilder, validated_nodes
 
 if TYPE_CHECKING:  # regen imports this module to list it in EMITTERS
@@ -34,12 +35,13 @@ STATUS_TEXT = {
     "404": "Unknown model (`model_not_found`), a model not served on this endpoint, "
     "or an endpoint this gateway does not serve.",
     "413": "The request body is larger than the gateway accepts.",
+    "415": "The request body's `Content-Encoding` is neither gzip nor deflate.",
     "429": "Over the key's requests- or tokens-per-minute limit (`rate_limit_exceeded`).",
     "502": "The engine answered garbage or a server error.",
     "503": "The engine is not reachable, or the rate limiter is unavailable.",
     "504": "The engine did not answer in time.",
 }
-PROXY_STATUSES = ("400", "401", "404", "413", "429", "502", "503", "504")
+PROXY_STATUSES = ("400", "401", "404", "413", "415", "429", "502", "503", "504")
 MODELS_STATUSES = ("401", "404", "429", "503")
 UNSUPPORTED_STATUSES = ("401", "404", "429", "503")
 RATE_LIMIT_HEADERS = (
@@ -64,9 +66,11 @@ def openapi_document(matrix: Matrix, surface: ir.Surface) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for endpoint in matrix.endpoints:
         for path in endpoint.paths:
-            paths[_api_path(path)] = {endpoint.method.lower(): _operation(endpoint, path)}
+            item = paths.setdefault(_api_path(path), {})
+            item[endpoint.method.lower()] = _operation(endpoint, path)
     request_schemas = {
-        _request_name(e): _request_schema(e, surface, builder) for e in matrix.request_endpoints
+        _request_name(e): _request_schema(e, surface, builder, matrix.later_checks(e))
+        for e in matrix.request_endpoints
     }
     return {
         "openapi": OPENAPI_VERSION,
@@ -131,6 +135,10 @@ def _request_name(endpoint: Endpoint) -> str:
 
 
 def _operation(endpoint: Endpoint, path: str) -> dict[str, Any]:
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"\{(\w+)\}", path)
+    ]
     operation: dict[str, Any] = {
         "tags": [endpoint.key],
         "operationId": _operation_id(endpoint, path),
@@ -139,6 +147,8 @@ def _operation(endpoint: Endpoint, path: str) -> dict[str, Any]:
         "externalDocs": {"url": f"{PAGE}#{endpoint_anchor(endpoint.key)}"},
         "x-gateway-supported": endpoint.supported,
     }
+    if parameters:
+        operation["parameters"] = parameters
     operation.update(_shape(endpoint, path))
     return operation
 
@@ -167,13 +177,8 @@ def _shape(endpoint: Endpoint, path: str) -> dict[str, Any]:
 
 
 def _models_shape(path: str) -> dict[str, Any]:
-    if "{model}" not in path:
-        return {"responses": {"200": _json_ok("ModelList"), **_responses(MODELS_STATUSES)}}
-    parameter = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
-    return {
-        "parameters": [parameter],
-        "responses": {"200": _json_ok("Model"), **_responses(MODELS_STATUSES)},
-    }
+    listed = "ModelList" if "{model}" not in path else "Model"
+    return {"responses": {"200": _json_ok(listed), **_responses(MODELS_STATUSES)}}
 
 
 def _json_ok(schema: str) -> dict[str, Any]:
@@ -252,8 +257,16 @@ def _headers() -> dict[str, Any]:
 # ---------------------------------------------------------------- schemas
 
 
-def _request_schema(endpoint: Endpoint, surface: ir.Surface, builder: SchemaBuilder) -> JsonSchema:
-    """The top-level body: validated fields enforced, every other SDK field forwarded."""
+def _request_schema(
+    endpoint: Endpoint,
+    surface: ir.Surface,
+    builder: SchemaBuilder,
+    checks: tuple[LaterCheck, ...],
+) -> JsonSchema:
+    """The top-level body: validated fields enforced, every other SDK field forwarded.
+
+    The checks after the schema stage follow as `allOf`, in the matrix's order.
+    """
     root = surface.root(endpoint.key)
     nodes = dict(validated_nodes(builder, root, endpoint))
     properties: dict[str, Any] = {}
@@ -266,12 +279,57 @@ def _request_schema(endpoint: Endpoint, surface: ir.Surface, builder: SchemaBuil
                 "x-gateway-forwarded": True,
             }
     required = [f.name for f in root.fields if f.required and f.name in nodes]
-    return {
+    schema: JsonSchema = {
         "type": "object",
         "description": f"{endpoint.title}, as the gateway validates it (SDK: {root.sdk_path}).",
         "properties": properties,
         "required": required,
     }
+    if checks:
+        schema["allOf"] = [_later_check(check, endpoint) for check in checks]
+    return schema
+
+
+def _later_check(check: LaterCheck, endpoint: Endpoint) -> JsonSchema:
+    """One check after the schema stage, as JSON Schema says it exactly.
+
+    `maximum`/`minimum` constrain numbers only and `additionalProperties` objects
+    only, so a null or absent field passes, as it does the gateway's check.
+    """
+    stage = check_stage(check)
+    described: JsonSchema = {
+        "description": _check_text(check),
+        "externalDocs": {"url": f"{PAGE}#{check_anchor(endpoint.key, check.key)}"},
+        "x-gateway-check": check.key,
+        "x-gateway-stage": stage,
+    }
+    if isinstance(check, CrossFieldRule):
+        return {**described, **_cross_field(check)}
+    if check.value_minimum is not None or check.value_maximum is not None:
+        values = _bounded(
+            {}, minimum=_number(check.value_minimum), maximum=_number(check.value_maximum)
+        )
+        return {**described, "properties": {check.field: {"additionalProperties": values}}}
+    bounds = _bounded({}, minimum=_number(check.minimum), maximum=_number(check.maximum))
+    return {**described, "properties": {check.field: bounds}}
+
+
+def _cross_field(rule: CrossFieldRule) -> JsonSchema:
+    """If `field` is sent (not null, not an excepted value), `requires_field` must be too."""
+    not_sent: list[JsonSchema] = [{"type": "null"}]
+    if rule.except_values:
+        not_sent.append({"enum": list(rule.except_values)})
+    partner: JsonSchema = {"const": True} if rule.when == "enabled" else {"not": {"type": "null"}}
+    return {
+        "if": {"required": [rule.field], "properties": {rule.field: {"not": {"anyOf": not_sent}}}},
+        "then": {"required": [rule.requires_field], "properties": {rule.requires_field: partner}},
+    }
+
+
+def _check_text(check: LaterCheck) -> str:
+    if isinstance(check, CrossFieldRule):
+        return " ".join(check.message.split())
+    return " ".join(check.why.split())
 
 
 def _documented(schema: JsonSchema, field: ir.Field, endpoint: Endpoint) -> JsonSchema:

@@ -21,6 +21,9 @@ class RouteGroup:
     upstream_path: str
     rules_constant: str
     categories: tuple[str, ...]  # model categories the matrix maps to this endpoint
+    # Paths an unsupported endpoint shares with a served one (GET /v1/chat/completions,
+    # the stored completions, beside POST): answered for its own method only there.
+    shared_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ def rules_constant(endpoint_key: str) -> str:
 
 
 def route_groups(matrix: Matrix) -> tuple[RouteGroup, ...]:
+    served = {p for e in matrix.endpoints if e.supported for p in e.paths}
     return tuple(
         RouteGroup(
             key=e.key,
@@ -60,6 +64,7 @@ def route_groups(matrix: Matrix) -> tuple[RouteGroup, ...]:
                 for name, served_on in matrix.categories.items()
                 if f"{e.method} {e.paths[0]}" in served_on
             ),
+            shared_paths=() if e.supported else tuple(p for p in e.paths if p in served),
         )
         for e in matrix.endpoints
     )

@@ -7,10 +7,11 @@ import json
 import re
 
 from gateway import schema as s
+from gateway.anchors import check_anchor
 from gateway.wording import number_text
 from generator import ir
 from generator.errors import GeneratorError
-from generator.matrix import Endpoint
+from generator.matrix import CrossFieldRule, Endpoint, LaterCheck, check_stage
 from generator.schema_build import SchemaBuilder, msgspec_expressible, validated_nodes
 
 _PY_SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
@@ -55,6 +56,14 @@ class SchemaDef:
 
 
 @dataclasses.dataclass(frozen=True)
+class CheckDef:
+    """One check after the schema stage, as an expression of gateway.checks."""
+
+    comment: str
+    expression: str
+
+
+@dataclasses.dataclass(frozen=True)
 class ValidatorModule:
     endpoint: str
     method: str
@@ -64,6 +73,7 @@ class ValidatorModule:
     structs: tuple[StructDef, ...]
     schemas: tuple[SchemaDef, ...]
     residual: tuple[str, ...]
+    checks: tuple[CheckDef, ...] = ()
 
 
 def module_name(endpoint_key: str) -> str:
@@ -78,7 +88,10 @@ def class_name(object_name: str) -> str:
     return "".join(part.title() for part in modules[-1].split("_")) + leaf
 
 
-def build_module(surface: ir.Surface, endpoint: Endpoint) -> ValidatorModule:
+def build_module(
+    surface: ir.Surface, endpoint: Endpoint, checks: tuple[LaterCheck, ...] = ()
+) -> ValidatorModule:
+    """`checks`: the endpoint's later checks in the matrix's order (`Matrix.later_checks`)."""
     root = surface.root(endpoint.key)
     builder = SchemaBuilder(surface)
     nodes = dict(validated_nodes(builder, root, endpoint))
@@ -101,7 +114,47 @@ def build_module(surface: ir.Surface, endpoint: Endpoint) -> ValidatorModule:
         structs=(*(_struct(builder.sdk_objects[o.name], o) for o in ordered), root_struct),
         schemas=(*(_schema(builder.sdk_objects[o.name], o) for o in ordered), root_schema),
         residual=tuple(f.name for f, _, residual in top if residual),
+        checks=tuple(check_def(endpoint.key, c) for c in checks),
     )
+
+
+def check_def(endpoint_key: str, check: LaterCheck) -> CheckDef:
+    comment = f"matrix {endpoint_key} · {check_stage(check)} · {check.key}"
+    common: dict[str, object] = {
+        "key": check.key,
+        "anchor": check_anchor(endpoint_key, check.key),
+        "field": check.field,
+    }
+    if isinstance(check, CrossFieldRule):
+        arguments: dict[str, object] = {
+            **common,
+            "requires_field": check.requires_field,
+            "when": check.when,
+            "message": " ".join(check.message.split()),
+            "except_values": check.except_values,
+        }
+        return CheckDef(comment, f"CrossField({_arguments(arguments)})")
+    bound: dict[str, object] = {
+        **common,
+        "stage": check.stage,
+        "minimum": check.minimum,
+        "maximum": check.maximum,
+        "value_minimum": check.value_minimum,
+        "value_maximum": check.value_maximum,
+        "message": check.message,
+    }
+    return CheckDef(comment, f"Bound({_arguments(bound)})")
+
+
+def _arguments(values: dict[str, object]) -> str:
+    def text(value: object) -> str:
+        if isinstance(value, float):
+            return number_text(value)
+        if isinstance(value, tuple):
+            return _tuple([_literal(v) for v in value]) if value else "()"
+        return _literal(value)
+
+    return ", ".join(f"{k}={text(v)}" for k, v in values.items() if v is not None)
 
 
 def _require_expressible(obj: s.Object) -> None:
@@ -270,7 +323,9 @@ def expression(node: s.Node) -> str:
     if isinstance(node, s.Enum):
         return f"s.Enum({_tuple([_literal(v) for v in node.values])})"
     if isinstance(node, s.Array):
-        limits = _keywords(min_items=node.min_items, max_items=node.max_items)
+        limits = _keywords(
+            min_items=node.min_items, max_items=node.max_items, size_message=node.size_message
+        )
         return f"s.Array({expression(node.items)}{limits})"
     if isinstance(node, s.Map):
         limits = _keywords(max_properties=node.max_properties, key_max_length=node.key_max_length)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from generator.errors import GeneratorError
 from generator.yaml_lines import Location, load_with_lines, nearest_line
@@ -45,6 +45,7 @@ class Constraints(_Strict):
     value_minimum: float | None = None
     value_maximum: float | None = None
     missing_message: str | None = None  # the real API's words when it is missing
+    size_message: str | None = None  # its words (param null) for an array length out of bounds
     why: str | None = None
 
 
@@ -69,22 +70,84 @@ class Row(_Strict):
         return self.label or ", ".join(self.fields)
 
 
+Stage = Literal["schema", "cross_field", "values", "gateway", "model"]
+STAGES: tuple[Stage, ...] = ("schema", "cross_field", "values", "gateway", "model")
+
+
+class CrossFieldRule(_Strict):
+    """`field` may be sent only together with `requires_field` (the real API's words in `message`).
+
+    `when: enabled` wants the partner to be JSON `true`; `when: sent` wants it
+    sent and not null. An explicit null for `field` counts as not sent (the
+    SDK's reading), and so do the values in `except_values`.
+    """
+
+    key: str
+    field: str
+    requires_field: str
+    when: Literal["enabled", "sent"]
+    message: str
+    except_values: tuple[str, ...] = ()
+    evidence: str
+
+
+class ValueCheck(_Strict):
+    """A bound checked after the schema stage, in the stage the real API checks it.
+
+    `minimum`/`maximum` bound the field itself, `value_minimum`/`value_maximum`
+    each value of a map; `message` (with `{value}`, printed as a decimal)
+    replaces the range wording, and `param` is then the field itself.
+    """
+
+    key: str
+    stage: Literal["values", "gateway"]
+    field: str
+    minimum: float | None = None
+    maximum: float | None = None
+    value_minimum: float | None = None
+    value_maximum: float | None = None
+    message: str | None = None
+    why: str
+
+
+LaterCheck = CrossFieldRule | ValueCheck
+
+
+def check_stage(check: LaterCheck) -> str:
+    return "cross_field" if isinstance(check, CrossFieldRule) else check.stage
+
+
+class StageText(_Strict):
+    """One stage of the order of checks, as the page explains it."""
+
+    stage: Stage
+    title: str
+    text: str
+
+
 class Endpoint(_Strict):
     key: str
     label: str | None = None
-    method: Literal["GET", "POST"]
+    method: Literal["GET", "POST", "DELETE"]
     paths: tuple[str, ...]
     supported: bool
     notes: str
     request: RequestSource | None = None
     handler: Literal["models"] | None = None  # a run-time handler other than forwarding
     validated: dict[str, Constraints] = {}
+    cross_field: tuple[CrossFieldRule, ...] = ()
+    value_checks: tuple[ValueCheck, ...] = ()
     rows: tuple[Row, ...] = ()
     links: Links = {}  # cross-references in `notes`
 
     @property
     def title(self) -> str:
         return self.label or f"{self.method} {', '.join(self.paths)}"
+
+
+class FallbackHeader(_Strict):
+    name: str
+    value: str
 
 
 class Rule(_Strict):
@@ -95,7 +158,14 @@ class Rule(_Strict):
     action: Literal["reject", "fallback"]
     when_type: str | None = None
     fallback: dict[str, str] | None = None
+    # A fallback says what it applied in this response header, and may hand the
+    # engine what the dropped feature carried as a system message (`{name}`,
+    # `{schema}` are the json_schema's).
+    header: FallbackHeader | None = None
+    instruction: str | None = None
     content_part_types: tuple[str, ...] = ()
+    # Values of the fields a reject rule lets through (tool_choice "none" asks for no tool).
+    except_values: tuple[str, ...] = ()
 
 
 class ErrorsText(_Strict):
@@ -135,6 +205,36 @@ class Matrix(_Strict):
     categories: dict[str, tuple[str, ...]]
     model_catalog: Section
     batching: Section
+    check_order: tuple[StageText, ...]
+
+    @model_validator(mode="after")
+    def _every_stage_once_in_order(self) -> Matrix:
+        """The schema stage is the typed decode and the model stage the handler: first and last."""
+        stages = tuple(s.stage for s in self.check_order)
+        if (
+            sorted(stages, key=STAGES.index) != list(STAGES)
+            or stages[0] != "schema"
+            or stages[-1] != "model"
+        ):
+            raise ValueError(
+                f"check_order must name each of {', '.join(STAGES)} once, schema first and "
+                f"model last; got {', '.join(stages)}"
+            )
+        return self
+
+    def stage_position(self, stage: str) -> int:
+        return next(i for i, s in enumerate(self.check_order) if s.stage == stage)
+
+    def later_checks(self, endpoint: Endpoint) -> tuple[LaterCheck, ...]:
+        """An endpoint's checks after the schema stage, by stage, then as declared."""
+        ranked: list[tuple[int, int, LaterCheck]] = [
+            (self.stage_position("cross_field"), i, rule)
+            for i, rule in enumerate(endpoint.cross_field)
+        ]
+        ranked += [
+            (self.stage_position(c.stage), i, c) for i, c in enumerate(endpoint.value_checks)
+        ]
+        return tuple(check for _, _, check in sorted(ranked, key=lambda r: (r[0], r[1])))
 
     def endpoint(self, key: str) -> Endpoint:
         return next(e for e in self.endpoints if e.key == key)
@@ -153,8 +253,10 @@ def load_matrix(path: Path) -> tuple[Matrix, dict[Location, int]]:
     try:
         return Matrix.model_validate(data), lines
     except pydantic.ValidationError as error:
-        first = error.errors()[0]
-        raise GeneratorError(_describe(path, lines, first)) from None
+        problems = error.errors()
+        # A misspelt key is also a missing one: name the typo, it carries the suggestion.
+        typos = [p for p in problems if p["type"] == "extra_forbidden"]
+        raise GeneratorError(_describe(path, lines, (typos or problems)[0])) from None
 
 
 def _describe(path: Path, lines: dict[Location, int], problem: object) -> str:

@@ -76,7 +76,7 @@ def _validator_files(inputs: Inputs) -> dict[str, str]:
     files: dict[str, str] = {}
     names = []
     for endpoint in inputs.matrix.request_endpoints:
-        module = build_module(inputs.surface, endpoint)
+        module = build_module(inputs.surface, endpoint, inputs.matrix.later_checks(endpoint))
         path = f"validators/{module.module_name}.py"
         files[path] = format_python(render("validator.py.j2", m=module, header=PY_HEADER), path)
         names.append(module.module_name)

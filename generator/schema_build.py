@@ -112,7 +112,9 @@ def constrain(node: s.Node, c: Constraints) -> s.Node:
     if isinstance(node, s.Scalar) and node.kind in ("integer", "number"):
         return dataclasses.replace(node, minimum=c.minimum, maximum=c.maximum)
     if isinstance(node, s.Array):
-        return dataclasses.replace(node, min_items=c.min_items, max_items=c.max_items)
+        return dataclasses.replace(
+            node, min_items=c.min_items, max_items=c.max_items, size_message=c.size_message
+        )
     if isinstance(node, s.Map):
         values = node.values
         if isinstance(values, s.Scalar) and values.kind == "string":

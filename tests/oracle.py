@@ -7,9 +7,15 @@ top-level fields the support matrix validates (the others are forwarded
 untouched by design), and adds the matrix's constraints as pydantic `Field`
 bounds. Only the matrix (an input of the generator, not its output) is shared.
 
-A body is accepted when it decodes as JSON and any SDK variant of the
-endpoint accepts the document (chat and legacy completions: NonStreaming with
-`stream` false/null/absent, or Streaming with `stream: true`).
+A body passes the schema stage when it decodes as JSON and any SDK variant
+of the endpoint accepts the document (chat and legacy completions:
+NonStreaming with `stream` false/null/absent, or Streaming with `stream:
+true`). Then the matrix's later checks run in its order of checks
+(`Matrix.later_checks`), judged here on the document: a cross-field rule by
+reading the two fields (null is not sent), a value check by pydantic on the
+field's value rebuilt from its SDK type with the check's bounds. The verdict
+says which stage refused a body and, after the schema stage, which `param`
+the real API names.
 
 Where pydantic's strict mode is not exact enough for JSON, the rebuilt types
 say so: a `Literal` must match by type as well as value (pydantic's literal
@@ -42,7 +48,7 @@ import pydantic
 import typing_extensions
 from pydantic import BeforeValidator, Field, TypeAdapter
 
-from generator.matrix import Constraints, Endpoint, Matrix
+from generator.matrix import Constraints, CrossFieldRule, Endpoint, Matrix, ValueCheck, check_stage
 
 # The SDK classes that each describe one complete request body, per endpoint.
 SDK_VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -90,37 +96,105 @@ class OracleError(Exception):
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """Accepted, or refused by a stage; after the schema stage, with the param named."""
+
+    accepted: bool
+    stage: str | None = None
+    param: str | None = None
+
+
+ACCEPT = Verdict(True)
+SCHEMA_REFUSAL = Verdict(False, "schema")
+
+
+@dataclass(frozen=True)
+class LaterJudge:
+    """One of the matrix's later checks, judged on a decoded document."""
+
+    check: CrossFieldRule | ValueCheck
+    adapter: TypeAdapter[Any] | None  # value checks: the field's type with the check's bounds
+
+    def verdict(self, document: dict[str, Any]) -> Verdict | None:
+        check = self.check
+        value = document.get(check.field)
+        if value is None:
+            return None
+        if isinstance(check, CrossFieldRule):
+            if isinstance(value, str) and value in check.except_values:
+                return None
+            partner = document.get(check.requires_field)
+            ok = partner is True if check.when == "enabled" else partner is not None
+            return None if ok else Verdict(False, "cross_field", check.field)
+        assert self.adapter is not None
+        try:
+            self.adapter.validate_python(value, strict=True)
+        except pydantic.ValidationError as error:
+            where = error.errors()[0]["loc"]  # a map's key is last (a union adds its branch)
+            keyed = isinstance(value, dict) and check.message is None and bool(where)
+            param = f"{check.field}.{where[-1]}" if keyed else check.field
+            return Verdict(False, check_stage(check), param)
+        return None
+
+
+@dataclass(frozen=True)
 class Oracle:
-    """Accept/reject for one endpoint: any of its SDK variants accepts the document."""
+    """The verdict for one endpoint: any SDK variant accepts, then the later checks in order."""
 
     endpoint: str
     variants: tuple[TypeAdapter[Any], ...]
+    later: tuple[LaterJudge, ...] = ()
 
     def accepts(self, body: bytes) -> bool:
+        return self.verdict(body).accepted
+
+    def verdict(self, body: bytes) -> Verdict:
         try:
             document = _DOCUMENT.decode(body)
         except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
-            return False
-        return self.accepts_document(document)
+            return SCHEMA_REFUSAL
+        return self.verdict_of(document)
 
     def accepts_document(self, document: object) -> bool:
-        return any(_valid(adapter, document) is not None for adapter in self.variants)
+        return self.verdict_of(document).accepted
+
+    def verdict_of(self, document: object) -> Verdict:
+        if not any(_valid(adapter, document) is not None for adapter in self.variants):
+            return SCHEMA_REFUSAL
+        return self._later(document)
+
+    def broken_later_checks(self, document: dict[str, Any]) -> list[str]:
+        """The keys of every later check the document fails, whatever comes first."""
+        return [j.check.key for j in self.later if j.verdict(document) is not None]
+
+    def _later(self, document: object) -> Verdict:
+        assert isinstance(document, dict)  # the schema stage accepted it
+        for judge in self.later:
+            verdict = judge.verdict(document)
+            if verdict is not None:
+                return verdict
+        return ACCEPT
 
     def accepts_forwarded(self, body: bytes) -> bool:
-        """Valid once bytes that are not UTF-8 are read as a mark, and no mark is validated.
+        """Valid once bytes that are not UTF-8 are read as a mark, and no mark is validated."""
+        verdict = self.verdict_forwarded(body)
+        return verdict is not None and verdict.accepted
+
+    def verdict_forwarded(self, body: bytes) -> Verdict | None:
+        """The verdict once bytes that are not UTF-8 are read as a mark, if no mark is validated.
 
         The validated output of a TypedDict keeps only the fields it declares,
-        so a mark left in it sits in a value the gateway reads.
+        so a mark left in it sits in a value the gateway reads (None: no verdict).
         """
         try:
             document = _DOCUMENT.decode(body.decode("utf-8", _MARKING))
         except (msgspec.DecodeError, RecursionError):
-            return False
+            return None
         for adapter in self.variants:
             validated = _valid(adapter, document)
             if validated is not None and not _marked(validated):
-                return True
-        return False
+                return self._later(document)
+        return None
 
 
 def _valid(adapter: TypeAdapter[Any], document: object) -> object | None:
@@ -158,7 +232,25 @@ def build_oracle(matrix: Matrix, endpoint_key: str) -> Oracle:
     adapters = tuple(
         TypeAdapter(rebuilder.request(getattr(module, name), endpoint)) for name in class_names
     )
-    return Oracle(endpoint_key, adapters)
+    hints = typing.get_type_hints(getattr(module, class_names[0]), include_extras=True)
+    later = tuple(
+        LaterJudge(
+            check, None if isinstance(check, CrossFieldRule) else _bounded(rebuilder, hints, check)
+        )
+        for check in matrix.later_checks(endpoint)
+    )
+    return Oracle(endpoint_key, adapters, later)
+
+
+def _bounded(rebuilder: _Rebuilder, hints: dict[str, Any], check: ValueCheck) -> TypeAdapter[Any]:
+    """The field's SDK type, rebuilt, with the value check's bounds as pydantic constraints."""
+    bounds = Constraints(
+        minimum=check.minimum,
+        maximum=check.maximum,
+        value_minimum=check.value_minimum,
+        value_maximum=check.value_maximum,
+    )
+    return TypeAdapter(constrain(rebuilder.type(hints[check.field]), bounds))
 
 
 def build_oracles(matrix: Matrix) -> dict[str, Oracle]:

@@ -181,6 +181,7 @@ def emitted_anchors() -> set[str]:
     for validator in BY_ENDPOINT.values():
         anchors.add(param_anchor(validator.endpoint, None))
         anchors.update(param_anchor(validator.endpoint, f.name) for f in validator.schema.fields)
+        anchors.update(check.anchor for check in validator.checks)  # the later checks' own
     spec = matrix()
     for endpoint in spec.request_endpoints:
         anchors.update(param_anchor(endpoint.key, name) for name in endpoint.validated)

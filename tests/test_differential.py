@@ -29,12 +29,12 @@ from typing import Any
 
 import msgspec
 import pytest
-from oracle import Oracle, build_oracles  # tests/ is on sys.path, as for mypy
+from oracle import Oracle, Verdict, build_oracles  # tests/ is on sys.path, as for mypy
 
-from gateway.explain import Problem, explain
+from gateway.explain import Problem
 from generated.validators import chat_completions, completions, embeddings
 from generator import ir
-from generator.matrix import Constraints, Endpoint
+from generator.matrix import Constraints, CrossFieldRule, Endpoint, ValueCheck
 from generator.regen import Inputs, load_inputs
 
 # Cases per endpoint: about 5,500 in all, a few seconds.
@@ -69,22 +69,52 @@ class Limits:
     max_properties: int | None = None
     key_max_length: int | None = None
     values: Limits | None = None
+    # Every numeric bound of every stage, (bound, +1 for a maximum / -1 for a minimum):
+    # valid values keep within the tightest, mutations step past any of them.
+    bounds: tuple[tuple[float, float], ...] = ()
 
     @staticmethod
-    def of(c: Constraints) -> Limits:
+    def of(c: Constraints, later: tuple[ValueCheck, ...] = ()) -> Limits:
+        minimum = _tightest(max, [c.minimum, *(v.minimum for v in later)])
+        maximum = _tightest(min, [c.maximum, *(v.maximum for v in later)])
+        value_minimum = _tightest(max, [c.value_minimum, *(v.value_minimum for v in later)])
+        value_maximum = _tightest(min, [c.value_maximum, *(v.value_maximum for v in later)])
         values = Limits(
-            minimum=c.value_minimum, maximum=c.value_maximum, max_length=c.value_max_length
+            minimum=value_minimum,
+            maximum=value_maximum,
+            max_length=c.value_max_length,
+            bounds=_bounds(
+                [c.value_minimum, *(v.value_minimum for v in later)],
+                [c.value_maximum, *(v.value_maximum for v in later)],
+            ),
         )
         return Limits(
-            c.minimum,
-            c.maximum,
+            minimum,
+            maximum,
             c.min_items,
             c.max_items,
             None,
             c.max_properties,
             c.key_max_length,
             values,
+            _bounds(
+                [c.minimum, *(v.minimum for v in later)], [c.maximum, *(v.maximum for v in later)]
+            ),
         )
+
+
+def _tightest(pick: Callable[..., float], bounds: list[float | None]) -> float | None:
+    given = [b for b in bounds if b is not None]
+    return pick(given) if given else None
+
+
+def _bounds(
+    minimums: list[float | None], maximums: list[float | None]
+) -> tuple[tuple[float, float], ...]:
+    return (
+        *((b, -1.0) for b in minimums if b is not None),
+        *((b, 1.0) for b in maximums if b is not None),
+    )
 
 
 NO_LIMITS = Limits()
@@ -144,13 +174,43 @@ class BodyGenerator:
         document: dict[str, JSON] = {}
         for f in self.fields:
             if f.required or self.rng.random() < 0.45:
-                limits = Limits.of(self.endpoint.validated[f.name])
-                document[f.name] = self.value(f.type, limits, (f.name,))
+                document[f.name] = self.value(f.type, self.limits(f.name), (f.name,))
+        self.keep_cross_field_rules(document)
         names = tuple(f.name for f in self.fields)
         required = tuple(f.name for f in self.fields if f.required)
         self._out.objects.append(ObjectSlot((), names, required))
         self._out.document = document
         return self._out
+
+    def limits(self, name: str) -> Limits:
+        """A top-level field's limits: the schema's and its later value checks'."""
+        later = tuple(v for v in self.endpoint.value_checks if v.field == name)
+        return Limits.of(self.endpoint.validated[name], later)
+
+    def keep_cross_field_rules(self, document: dict[str, JSON]) -> None:
+        """A valid body keeps the matrix's cross-field rules: drop the field or send its partner."""
+        for rule in self.endpoint.cross_field:
+            if not breaks(rule, document):
+                continue
+            if self.rng.random() < 0.5:
+                del document[rule.field]
+            elif rule.when == "enabled":
+                document[rule.requires_field] = True
+                self._out.slots.append(
+                    Slot((rule.requires_field,), ir.Scalar("boolean"), NO_LIMITS)
+                )
+            else:
+                partner = next(f for f in self.fields if f.name == rule.requires_field)
+                document[partner.name] = self.sent_value(partner.type, partner.name)
+
+    def sent_value(self, t: ir.TypeRef, name: str) -> JSON:
+        """A valid value of a top-level field that is not null (a few tries, then any)."""
+        value: JSON = None
+        for _ in range(8):
+            value = self.value(t, self.limits(name), (name,))
+            if value is not None:
+                break
+        return value
 
     def value(self, t: ir.TypeRef, limits: Limits, path: Path) -> JSON:
         if isinstance(t, ir.Union):
@@ -310,6 +370,15 @@ def _json_kind(value: JSON) -> str:
     )
 
 
+def breaks(rule: CrossFieldRule, document: dict[str, JSON]) -> bool:
+    """Whether `document` sends `rule.field` without what it needs (null is not sent)."""
+    value = document.get(rule.field)
+    if value is None or (isinstance(value, str) and value in rule.except_values):
+        return False
+    partner = document.get(rule.requires_field)
+    return not (partner is True if rule.when == "enabled" else partner is not None)
+
+
 _SAMPLES: dict[str, JSON] = {
     "null": None,
     "bool": True,
@@ -339,6 +408,8 @@ class Mutator:
         "map_limits",
         "empty_container",
         "extra_key",
+        "break_cross_field",
+        "break_several",
     )
 
     def __init__(self, gen: BodyGenerator, rng: random.Random) -> None:
@@ -422,15 +493,13 @@ class Mutator:
             for s in g.slots
             if isinstance(s.type, ir.Scalar)
             and s.type.kind in ("integer", "number")
-            and (s.limits.minimum is not None or s.limits.maximum is not None)
+            and s.limits.bounds
         ]
         slot = self._pick(numeric)
         if slot is None:
             return None
         assert isinstance(slot.type, ir.Scalar)
-        bounds = [b for b in (slot.limits.minimum, slot.limits.maximum) if b is not None]
-        bound = self.rng.choice(bounds)
-        direction = 1.0 if bound == slot.limits.maximum else -1.0
+        bound, direction = self.rng.choice(slot.limits.bounds)
         if slot.type.kind == "integer":
             value: JSON = self.rng.choice([int(bound + direction), int(bound)])
         else:
@@ -497,10 +566,9 @@ class Mutator:
             )
         elif values.max_length is not None:
             current["long"] = "v" * (values.max_length + self.rng.choice([0, 1]))
-        elif values.maximum is not None or values.minimum is not None:
-            bound = self.rng.choice([b for b in (values.minimum, values.maximum) if b is not None])
-            step = 1 if bound == values.maximum else -1
-            current["7"] = self.rng.choice([int(bound), int(bound) + step, bound + 0.5 * step])
+        elif values.bounds:
+            bound, step = self.rng.choice(values.bounds)
+            current["7"] = self.rng.choice([int(bound), int(bound + step), bound + 0.5 * step])
         else:
             return None
         return self._replace(g, slot.path, current)
@@ -526,6 +594,58 @@ class Mutator:
         name = self.rng.choice([n for n in names if n not in obj.known])
         target[name] = self.rng.choice([None, 1, 1.5, "robot", [1, "x"], {"type": "video"}, True])
         return document
+
+    def break_cross_field(self, g: Generated) -> JSON | None:
+        """Send a cross-field rule's field without what it needs (partner absent, null or false)."""
+        rules = self.gen.endpoint.cross_field
+        if not rules:
+            return None
+        rule = self.rng.choice(rules)
+        document = copy.deepcopy(g.document)
+        if breaks(rule, document):
+            return document
+        if document.get(rule.field) is None or not breaks(
+            rule, {**document, rule.requires_field: None}
+        ):
+            field_type = next(f.type for f in self.gen.fields if f.name == rule.field)
+            value = self.gen.detached(field_type)
+            for _ in range(8):
+                if breaks(rule, {rule.field: value}):
+                    break
+                value = self.gen.detached(field_type)
+            document[rule.field] = value
+        partner: list[JSON] = [_MISSING, None] + ([False] if rule.when == "enabled" else [])
+        choice = self.rng.choice(partner)
+        if choice is _MISSING:
+            document.pop(rule.requires_field, None)
+        else:
+            document[rule.requires_field] = choice
+        return document
+
+    def break_several(self, g: Generated) -> JSON | None:
+        """Two cross-field rules broken, often with a later value check too: the order decides."""
+        first = self.break_cross_field(g)
+        if first is None:
+            return None
+        document = self.break_cross_field(replace(g, document=first)) or first
+        checks = self.gen.endpoint.value_checks
+        if checks and self.rng.random() < 0.7:
+            check = self.rng.choice(checks)
+            document[check.field] = _outside(check, self.rng)
+        return document
+
+
+def _outside(check: ValueCheck, rng: random.Random) -> JSON:
+    """A value the schema stage accepts but `check` refuses."""
+    if check.value_maximum is not None or check.value_minimum is not None:
+        bound = rng.choice([b for b in (check.value_minimum, check.value_maximum) if b is not None])
+        return {
+            "7": int(bound + (1 if bound == check.value_maximum else -1)) * rng.choice([1, 100])
+        }
+    if check.maximum is not None:
+        return int(check.maximum) + rng.choice([1, 2, 7])
+    assert check.minimum is not None
+    return int(check.minimum) - 1
 
 
 # ---- raw edge bodies -------------------------------------------------------------
@@ -646,14 +766,21 @@ class Outcome:
 
     case: Case
     ours: Problem | None  # the validator's refusal, None when it accepts
-    oracle: bool  # whether the SDK oracle accepts
-    explained: Problem | None  # gateway.explain on the decoded body
+    verdict: Verdict  # the SDK oracle's: accepted, or the stage (and param) that refuses
+    explained: Problem | None  # the validator's explanation of the decoded body
     decodes: bool = False  # whether the body is JSON at all (else `explained` is None)
-    forwarded: bool = False  # not UTF-8, but only in fields the gateway just forwards
+    # Not UTF-8, but only in fields the gateway just forwards: the oracle's verdict
+    # with those bytes read as a mark (None when a mark sits in a validated value).
+    forwarded: Verdict | None = None
 
     @property
     def accepted(self) -> bool:
         return self.ours is None
+
+    @property
+    def oracle(self) -> bool:
+        """Whether the SDK oracle accepts."""
+        return self.verdict.accepted
 
     @property
     def crashed(self) -> bool:
@@ -661,8 +788,22 @@ class Outcome:
 
     @property
     def agrees(self) -> bool:
-        """Same verdict; or bytes that are not UTF-8 forwarded, where the gateway never reads."""
-        return self.accepted == self.oracle or (self.accepted and self.forwarded)
+        """Same verdict, refused by the same stage naming the same param after the schema stage.
+
+        Or, for bytes that are not UTF-8 in fields the gateway only forwards
+        (where it never reads), the verdict on the body with those bytes marked.
+        """
+        return _same(self.ours, self.verdict) or (
+            self.forwarded is not None and _same(self.ours, self.forwarded)
+        )
+
+
+def _same(ours: Problem | None, verdict: Verdict) -> bool:
+    if ours is None or verdict.accepted:
+        return (ours is None) == verdict.accepted
+    if ours.stage != verdict.stage:
+        return False
+    return verdict.stage == "schema" or ours.param == verdict.param
 
 
 def _scalar_field(inputs: Inputs, endpoint: str, kind: ir.ScalarKind) -> str | None:
@@ -715,16 +856,16 @@ def run_case(case: Case, oracle: Oracle) -> Outcome:
     try:
         ours = module.validator.problem(case.body)
     except Exception as error:  # the gateway would answer 500: a refusal, and a failure
-        return Outcome(case, Problem(None, f"{CRASH} {error!r}"), oracle.accepts(case.body), None)
-    verdict = oracle.accepts(case.body)
+        return Outcome(case, Problem(None, f"{CRASH} {error!r}"), oracle.verdict(case.body), None)
+    verdict = oracle.verdict(case.body)
     try:
         document = _DOCUMENT.decode(case.body)
     except UnicodeDecodeError:
-        forwarded = ours is None and oracle.accepts_forwarded(case.body)
+        forwarded = oracle.verdict_forwarded(case.body)
         return Outcome(case, ours, verdict, None, decodes=False, forwarded=forwarded)
     except (msgspec.DecodeError, RecursionError):
         return Outcome(case, ours, verdict, None, decodes=False)
-    explained = explain(document, module.validator.schema)
+    explained = module.validator.explain(document)
     return Outcome(case, ours, verdict, explained, decodes=True)
 
 
@@ -766,7 +907,13 @@ def _show(body: bytes, limit: int = 400) -> str:
 
 
 def _verdict(problem: Problem | None) -> str:
-    return "accept" if problem is None else f"reject {problem.param!r}: {problem.message}"
+    if problem is None:
+        return "accept"
+    return f"reject at {problem.stage} {problem.param!r}: {problem.message}"
+
+
+def _oracle_verdict(verdict: Verdict) -> str:
+    return "accept" if verdict.accepted else f"reject at {verdict.stage} {verdict.param!r}"
 
 
 def _report(outcomes: list[Outcome], describe: Callable[[Outcome], str]) -> str:
@@ -780,11 +927,15 @@ def _report(outcomes: list[Outcome], describe: Callable[[Outcome], str]) -> str:
 def _summary(outcomes: list[Outcome]) -> str:
     agree = sum(o.agrees for o in outcomes)
     accepted = sum(o.accepted for o in outcomes)
-    forwarded = sum(o.forwarded and o.accepted != o.oracle for o in outcomes)
+    later = Counter(
+        o.verdict.stage for o in outcomes if not o.oracle and o.verdict.stage != "schema"
+    )
+    forwarded = sum(o.forwarded is not None and not _same(o.ours, o.verdict) for o in outcomes)
+    stages = ", ".join(f"{stage}={count}" for stage, count in sorted(later.items()))
     return (
         f"{len(outcomes)} cases, {agree} agree, accepted={accepted}, "
-        f"rejected={len(outcomes) - accepted} "
-        f"(of the agreeing, {forwarded} accepted with non-UTF-8 bytes only in forwarded fields)"
+        f"rejected={len(outcomes) - accepted} (after the schema stage: {stages or 'none'}; "
+        f"of the agreeing, {forwarded} judged with non-UTF-8 bytes only in forwarded fields)"
     )
 
 
@@ -802,7 +953,7 @@ def test_validators_accept_and_reject_exactly_what_the_sdk_types_allow(
     disagreements = [o for o in run.outcomes if not o.agrees]
     assert not disagreements, "validator and SDK oracle disagree on " + _report(
         disagreements,
-        lambda o: f"validator: {_verdict(o.ours)} | oracle: {'accept' if o.oracle else 'reject'}",
+        lambda o: f"validator: {_verdict(o.ours)} | oracle: {_oracle_verdict(o.verdict)}",
     )
 
 
@@ -864,12 +1015,52 @@ def test_cases_cover_every_mutation_and_both_verdicts(run: Run) -> None:
         assert 0.3 < rejected < 0.8, f"{endpoint}: {rejected:.0%} rejected"
 
 
-# ---- the oracle itself -------------------------------------------------------------
+def test_seeded_cases_break_several_rules_at_once_and_each_stage_refuses_some(
+    run: Run, oracles: dict[str, Oracle]
+) -> None:
+    """Bodies that break a schema rule and later checks, or several later checks, are in the run."""
+    several: Counter[str] = Counter()
+    for o in run.by_endpoint("chat.completions"):
+        if not o.decodes or not isinstance(document := _DOCUMENT.decode(o.case.body), dict):
+            continue
+        broken = oracles["chat.completions"].broken_later_checks(document)
+        if len(broken) >= 2 or (broken and o.verdict.stage == "schema"):
+            several[o.verdict.stage or "accepted"] += 1
+    assert several["schema"] >= 50, several
+    assert several["cross_field"] >= 50, several
+    stages = Counter(o.verdict.stage for o in run.outcomes if not o.oracle)
+    assert all(stages[s] >= 10 for s in ("schema", "cross_field", "values", "gateway")), stages
 
 
 def _chat(**extra: JSON) -> bytes:
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **extra}
     return msgspec.json.encode(body)
+
+
+RECORDED = [
+    # (body, stage, param): api.openai.com's answers recorded in issue 7
+    (_chat(top_logprobs=-1), "schema", "top_logprobs"),
+    (_chat(top_logprobs=1000000000), "cross_field", "top_logprobs"),
+    (_chat(stop=123, stream_options={"include_usage": True}), "schema", "stop"),
+    (_chat(logit_bias={"12345": 10000}, stream_options={}), "cross_field", "stream_options"),
+    (_chat(n=2, stream_options={"include_usage": True}), "cross_field", "stream_options"),
+    (_chat(top_logprobs=2, stream_options={"include_usage": True}), "cross_field", "top_logprobs"),
+    (_chat(logit_bias={"12345": 10000}), "values", "logit_bias"),
+    (_chat(n=2), "gateway", "n"),
+]
+
+
+@pytest.mark.parametrize(("body", "stage", "param"), RECORDED)
+def test_validator_and_oracle_name_the_recorded_answer(
+    body: bytes, stage: str, param: str, oracles: dict[str, Oracle]
+) -> None:
+    ours = chat_completions.validator.problem(body)
+    assert ours is not None and (ours.stage, ours.param) == (stage, param)
+    verdict = oracles["chat.completions"].verdict(body)
+    assert (verdict.stage, verdict.param if stage != "schema" else param) == (stage, param)
+
+
+# ---- the oracle itself -------------------------------------------------------------
 
 
 def test_oracle_requires_stream_true_for_the_streaming_variant_only(
@@ -927,7 +1118,8 @@ def test_oracle_applies_the_matrix_constraints(oracles: dict[str, Oracle]) -> No
     assert not chat.accepts(_chat(metadata={f"k{i}": "v" for i in range(17)}))
     assert not chat.accepts(_chat(metadata={"k" * 65: "v"}))
     assert not chat.accepts(_chat(metadata={"k": "v" * 513}))
-    assert not chat.accepts(_chat(stop=[]))
+    assert chat.accepts(_chat(stop=[]))  # the real API accepts it (recorded 200s)
+    assert not chat.accepts(_chat(stop=["a"] * 5))
     assert chat.accepts(_chat(stop=""))
     assert not embed.accepts(b'{"model": "m", "input": []}')
     assert embed.accepts(b'{"model": "m", "input": [[]]}')

@@ -122,7 +122,216 @@ GOLDENS: list[tuple[str, str, bytes, dict[str, Any]]] = [
         envelope(
             "Invalid 'n': integer above maximum value. Expected a value <= 1, but got 2 instead.",
             "n",
+            "check-chat-completions-single-choice",
+        ),
+    ),
+    (
+        "n above OpenAI's own maximum: the schema stage",
+        "chat.completions",
+        chat(n=129),
+        envelope(
+            "Invalid 'n': integer above maximum value. Expected a value <= 128, but got 129 "
+            "instead.",
+            "n",
             "chat-completions-n",
+        ),
+    ),
+    (
+        "top_logprobs without logprobs",
+        "chat.completions",
+        chat(top_logprobs=2),
+        envelope(
+            "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.",
+            "top_logprobs",
+            "check-chat-completions-top-logprobs-needs-logprobs",
+        ),
+    ),
+    (
+        "top_logprobs with logprobs false",
+        "chat.completions",
+        chat(top_logprobs=2, logprobs=False),
+        envelope(
+            "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.",
+            "top_logprobs",
+            "check-chat-completions-top-logprobs-needs-logprobs",
+        ),
+    ),
+    (
+        "logprobs null does not enable top_logprobs",
+        "chat.completions",
+        chat(top_logprobs=2, logprobs=None),
+        envelope(
+            "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.",
+            "top_logprobs",
+            "check-chat-completions-top-logprobs-needs-logprobs",
+        ),
+    ),
+    (
+        "stream_options without stream",
+        "chat.completions",
+        chat(stream_options={"include_usage": True}),
+        envelope(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+            "check-chat-completions-stream-options-need-stream",
+        ),
+    ),
+    (
+        "stream_options with stream false",
+        "chat.completions",
+        chat(stream_options={"include_usage": True}, stream=False),
+        envelope(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+            "check-chat-completions-stream-options-need-stream",
+        ),
+    ),
+    (
+        "stream_options without stream on legacy completions",
+        "completions",
+        json.dumps({"model": "m", "prompt": "hi", "stream_options": {}}).encode(),
+        envelope(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+            "check-completions-stream-options-need-stream",
+        ),
+    ),
+    (
+        "parallel_tool_calls without tools",
+        "chat.completions",
+        chat(parallel_tool_calls=False),
+        envelope(
+            "Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed "
+            "when 'tools' are specified.",
+            "parallel_tool_calls",
+            "check-chat-completions-parallel-tool-calls-need-tools",
+        ),
+    ),
+    (
+        "tool_choice without tools",
+        "chat.completions",
+        chat(tool_choice="required"),
+        envelope(
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
+            "specified.",
+            "tool_choice",
+            "check-chat-completions-tool-choice-needs-tools",
+        ),
+    ),
+    (
+        "tool_choice none without tools: refused too",
+        "chat.completions",
+        chat(tool_choice="none"),
+        envelope(
+            "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are "
+            "specified.",
+            "tool_choice",
+            "check-chat-completions-tool-choice-needs-tools",
+        ),
+    ),
+    (
+        "logit_bias value out of range: param is the field, the value a decimal",
+        "chat.completions",
+        chat(logit_bias={"12345": 10000}),
+        envelope(
+            "Logit bias value 10000.0 is invalid or outside of range [-100, 100]",
+            "logit_bias",
+            "check-chat-completions-logit-bias-values",
+        ),
+    ),
+    (
+        "logit_bias value out of range on legacy completions",
+        "completions",
+        json.dumps({"model": "m", "prompt": "hi", "logit_bias": {"50256": -101}}).encode(),
+        envelope(
+            "Logit bias value -101.0 is invalid or outside of range [-100, 100]",
+            "logit_bias",
+            "check-completions-logit-bias-values",
+        ),
+    ),
+    (
+        "top_logprobs above 20, with logprobs",
+        "chat.completions",
+        chat(top_logprobs=21, logprobs=True),
+        envelope(
+            "Invalid 'top_logprobs': integer above maximum value. Expected a value <= 20, but "
+            "got 21 instead.",
+            "top_logprobs",
+            "check-chat-completions-top-logprobs-at-most-20",
+        ),
+    ),
+    # The recorded order of checks (issue 7): which rule a body breaking several names.
+    (
+        "order: top_logprobs -1 without logprobs is the schema stage's range error",
+        "chat.completions",
+        chat(top_logprobs=-1),
+        envelope(
+            "Invalid 'top_logprobs': integer below minimum value. Expected a value >= 0, but "
+            "got -1 instead.",
+            "top_logprobs",
+            "chat-completions-top-logprobs",
+        ),
+    ),
+    (
+        "order: top_logprobs 1000000000 without logprobs is the cross-field rule",
+        "chat.completions",
+        chat(top_logprobs=1000000000),
+        envelope(
+            "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.",
+            "top_logprobs",
+            "check-chat-completions-top-logprobs-needs-logprobs",
+        ),
+    ),
+    (
+        "order: stop of the wrong type before stream_options",
+        "chat.completions",
+        chat(stop=123, stream_options={"include_usage": True}),
+        envelope(
+            "Invalid type for 'stop': expected one of a string or array of strings, but got an "
+            "integer instead.",
+            "stop",
+            "chat-completions-stop",
+        ),
+    ),
+    (
+        "order: stream_options before logit_bias values",
+        "chat.completions",
+        chat(logit_bias={"12345": 10000}, stream_options={"include_usage": True}),
+        envelope(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+            "check-chat-completions-stream-options-need-stream",
+        ),
+    ),
+    (
+        "order: stream_options before the gateway's n",
+        "chat.completions",
+        chat(n=2, stream_options={"include_usage": True}),
+        envelope(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+            "check-chat-completions-stream-options-need-stream",
+        ),
+    ),
+    (
+        "order: top_logprobs before stream_options",
+        "chat.completions",
+        chat(stream_options={"include_usage": True}, top_logprobs=3),
+        envelope(
+            "The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.",
+            "top_logprobs",
+            "check-chat-completions-top-logprobs-needs-logprobs",
+        ),
+    ),
+    (
+        "order: parallel_tool_calls before tool_choice",
+        "chat.completions",
+        chat(tool_choice="auto", parallel_tool_calls=True),
+        envelope(
+            "Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed "
+            "when 'tools' are specified.",
+            "parallel_tool_calls",
+            "check-chat-completions-parallel-tool-calls-need-tools",
         ),
     ),
     (
@@ -159,6 +368,28 @@ GOLDENS: list[tuple[str, str, bytes, dict[str, Any]]] = [
         ),
     ),
     (
+        "embeddings input empty array: the real API's words, param null",
+        "embeddings",
+        b'{"model": "bge-m3", "input": []}',
+        envelope(
+            "'$.input' is invalid. Please check the API reference: "
+            "https://platform.openai.com/docs/api-reference.",
+            None,
+            "endpoint-embeddings",
+        ),
+    ),
+    (
+        "embeddings input of more than 2048 items",
+        "embeddings",
+        json.dumps({"model": "bge-m3", "input": ["x"] * 2049}).encode(),
+        envelope(
+            "'$.input' is invalid. Please check the API reference: "
+            "https://platform.openai.com/docs/api-reference.",
+            None,
+            "endpoint-embeddings",
+        ),
+    ),
+    (
         "explicit null where the SDK has no Optional",
         "embeddings",
         b'{"model": "bge-m3", "input": "x", "encoding_format": null}',
@@ -185,6 +416,25 @@ def test_error_body_matches_the_real_api_wording(
     endpoint: str, body: bytes, expected: dict[str, Any]
 ) -> None:
     assert error_body(endpoint, body) == expected
+
+
+ACCEPTED = [
+    ("stop: [] (the real API accepts it)", chat(stop=[])),
+    ("explicit nulls count as not sent", chat(top_logprobs=None, stream_options=None)),
+    ("tool_choice none with tools", chat(tool_choice="none", tools=[TOOL])),
+    ("top_logprobs with logprobs", chat(top_logprobs=20, logprobs=True)),
+    ("stream_options with stream", chat(stream_options={"include_usage": True}, stream=True)),
+    (
+        "tool_choice and parallel_tool_calls with tools",
+        chat(tools=[TOOL], tool_choice="auto", parallel_tool_calls=False),
+    ),
+    ("logit_bias at its bounds", chat(logit_bias={"1": -100, "2": 100})),
+]
+
+
+@pytest.mark.parametrize("body", [pytest.param(b, id=case) for case, b in ACCEPTED])
+def test_body_the_real_api_accepts_is_accepted(body: bytes) -> None:
+    assert BY_ENDPOINT["chat.completions"].problem(body) is None
 
 
 def test_stream_options_param_uses_dots_for_keys() -> None:

@@ -114,12 +114,35 @@ def test_matrix_field_the_sdk_lacks_stops_regen_with_line_and_suggestion(tmp_pat
 
 
 def test_matrix_schema_typo_stops_regen_with_line_and_suggestion(tmp_path: Path) -> None:
-    path = write_matrix(tmp_path, "{min_items: 1, max_items: 4}", "{min_items: 1, max_itmes: 4}")
+    path = write_matrix(tmp_path, "stop: {max_items: 4}", "stop: {max_itmes: 4}")
     with pytest.raises(GeneratorError) as failure:
         load_inputs(path)
     message = str(failure.value)
     assert f"{path}:{line_of(path, 'max_itmes')}:" in message
     assert "did you mean 'max_items'?" in message
+
+
+def test_cross_field_rule_typo_stops_regen_with_line_and_suggestion(tmp_path: Path) -> None:
+    path = write_matrix(tmp_path, "requires_field: logprobs", "requires_fild: logprobs")
+    with pytest.raises(GeneratorError) as failure:
+        load_inputs(path)
+    message = str(failure.value)
+    assert f"{path}:{line_of(path, 'requires_fild')}:" in message
+    assert "did you mean 'requires_field'?" in message
+
+
+def test_cross_field_rule_on_a_field_not_validated_stops_regen(tmp_path: Path) -> None:
+    path = write_matrix(tmp_path, "requires_field: logprobs", "requires_field: logprob")
+    with pytest.raises(
+        GeneratorError, match=r"'logprob' is not a field of .*did you mean 'logprobs'"
+    ):
+        load_inputs(path)
+
+
+def test_check_order_without_a_stage_stops_regen(tmp_path: Path) -> None:
+    path = write_matrix(tmp_path, "  - stage: values\n", "  - stage: schema\n")
+    with pytest.raises(GeneratorError, match=r"check_order must name each of schema, cross_field"):
+        load_inputs(path)
 
 
 def test_sdk_other_than_the_pin_stops_regen_with_what_to_do(tmp_path: Path) -> None:

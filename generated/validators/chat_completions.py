@@ -11,9 +11,10 @@ from typing import Annotated, Any, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from gateway import schema as s
+from gateway.checks import Bound, Check, CrossField
 from gateway.validation import Validator
 
-__all__ = ["SCHEMA", "ChatCompletionCreateParams", "validator"]
+__all__ = ["CHECKS", "SCHEMA", "ChatCompletionCreateParams", "validator"]
 
 # ---- fast path: typed decode -------------------------------------------------
 
@@ -357,6 +358,34 @@ class ChatCompletionFunctionMessageParamTagged(
     name: str
 
 
+class ChatCompletionFunctionCallOptionParam(
+    Struct,
+    kw_only=True,
+    omit_defaults=True,
+    gc=False,
+):
+    """openai.types.chat.chat_completion_function_call_option_param.ChatCompletionFunctionCallOptionParam"""
+
+    # openai.types.chat.chat_completion_function_call_option_param.ChatCompletionFunctionCallOptionParam.name: Required[str]
+    name: str
+
+
+class CompletionCreateParamsFunction(
+    Struct,
+    kw_only=True,
+    omit_defaults=True,
+    gc=False,
+):
+    """openai.types.chat.completion_create_params.Function"""
+
+    # openai.types.chat.completion_create_params.Function.name: Required[str]
+    name: str
+    # openai.types.chat.completion_create_params.Function.description: str
+    description: str | UnsetType = UNSET
+    # openai.types.chat.completion_create_params.Function.parameters: FunctionParameters
+    parameters: dict[str, Any] | UnsetType = UNSET
+
+
 class ResponseFormatTextTagged(
     Struct,
     kw_only=True,
@@ -636,8 +665,14 @@ class ChatCompletionCreateParams(
     model: str
     # matrix chat.completions.frequency_penalty · openai.types.chat.completion_create_params.CompletionCreateParamsBase.frequency_penalty: Optional[float]
     frequency_penalty: Annotated[float, Meta(ge=-2, le=2)] | UnsetType | None = UNSET
+    # matrix chat.completions.function_call · openai.types.chat.completion_create_params.CompletionCreateParamsBase.function_call: FunctionCall
+    function_call: Literal["none", "auto"] | ChatCompletionFunctionCallOptionParam | UnsetType = (
+        UNSET
+    )
+    # matrix chat.completions.functions · openai.types.chat.completion_create_params.CompletionCreateParamsBase.functions: Iterable[Function]
+    functions: list[CompletionCreateParamsFunction] | UnsetType = UNSET
     # matrix chat.completions.logit_bias · openai.types.chat.completion_create_params.CompletionCreateParamsBase.logit_bias: Optional[Dict[str, int]]
-    logit_bias: dict[str, Annotated[int, Meta(ge=-100, le=100)]] | UnsetType | None = UNSET
+    logit_bias: dict[str, int] | UnsetType | None = UNSET
     # matrix chat.completions.logprobs · openai.types.chat.completion_create_params.CompletionCreateParamsBase.logprobs: Optional[bool]
     logprobs: bool | UnsetType | None = UNSET
     # matrix chat.completions.max_completion_tokens · openai.types.chat.completion_create_params.CompletionCreateParamsBase.max_completion_tokens: Optional[int]
@@ -654,7 +689,7 @@ class ChatCompletionCreateParams(
         | None
     ) = UNSET
     # matrix chat.completions.n · openai.types.chat.completion_create_params.CompletionCreateParamsBase.n: Optional[int]
-    n: Annotated[int, Meta(ge=1, le=1)] | UnsetType | None = UNSET
+    n: Annotated[int, Meta(ge=1, le=128)] | UnsetType | None = UNSET
     # matrix chat.completions.parallel_tool_calls · openai.types.chat.completion_create_params.CompletionCreateParamsBase.parallel_tool_calls: bool
     parallel_tool_calls: bool | UnsetType = UNSET
     # matrix chat.completions.presence_penalty · openai.types.chat.completion_create_params.CompletionCreateParamsBase.presence_penalty: Optional[float]
@@ -669,7 +704,7 @@ class ChatCompletionCreateParams(
     # matrix chat.completions.seed · openai.types.chat.completion_create_params.CompletionCreateParamsBase.seed: Optional[int]
     seed: int | UnsetType | None = UNSET
     # matrix chat.completions.stop · openai.types.chat.completion_create_params.CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
-    stop: str | Annotated[list[str], Meta(min_length=1, max_length=4)] | UnsetType | None = UNSET
+    stop: str | Annotated[list[str], Meta(max_length=4)] | UnsetType | None = UNSET
     # matrix chat.completions.stream_options · openai.types.chat.completion_create_params.CompletionCreateParamsBase.stream_options: Optional[ChatCompletionStreamOptionsParam]
     stream_options: ChatCompletionStreamOptionsParam | UnsetType | None = UNSET
     # matrix chat.completions.temperature · openai.types.chat.completion_create_params.CompletionCreateParamsBase.temperature: Optional[float]
@@ -691,7 +726,7 @@ class ChatCompletionCreateParams(
         | UnsetType
     ) = UNSET
     # matrix chat.completions.top_logprobs · openai.types.chat.completion_create_params.CompletionCreateParamsBase.top_logprobs: Optional[int]
-    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | UnsetType | None = UNSET
+    top_logprobs: Annotated[int, Meta(ge=0)] | UnsetType | None = UNSET
     # matrix chat.completions.top_p · openai.types.chat.completion_create_params.CompletionCreateParamsBase.top_p: Optional[float]
     top_p: Annotated[float, Meta(ge=0, le=1)] | UnsetType | None = UNSET
     # matrix chat.completions.user · openai.types.chat.completion_create_params.CompletionCreateParamsBase.user: str
@@ -1199,6 +1234,42 @@ SCHEMA_ChatCompletionFunctionMessageParamTagged = s.Object(
     tag_field="role",
 )
 
+SCHEMA_ChatCompletionFunctionCallOptionParam = s.Object(
+    "ChatCompletionFunctionCallOptionParam",
+    (
+        # openai.types.chat.chat_completion_function_call_option_param.ChatCompletionFunctionCallOptionParam.name: Required[str]
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=True,
+        ),
+    ),
+)
+
+SCHEMA_CompletionCreateParamsFunction = s.Object(
+    "chat.completion_create_params.Function",
+    (
+        # openai.types.chat.completion_create_params.Function.name: Required[str]
+        s.Field(
+            "name",
+            s.Scalar("string"),
+            required=True,
+        ),
+        # openai.types.chat.completion_create_params.Function.description: str
+        s.Field(
+            "description",
+            s.Scalar("string"),
+            required=False,
+        ),
+        # openai.types.chat.completion_create_params.Function.parameters: FunctionParameters
+        s.Field(
+            "parameters",
+            s.Map(s.AnyJson()),
+            required=False,
+        ),
+    ),
+)
+
 SCHEMA_ResponseFormatTextTagged = s.Object(
     "ResponseFormatTextTagged",
     (
@@ -1567,10 +1638,22 @@ SCHEMA = s.Object(
             s.OneOf((s.Scalar("number", minimum=-2, maximum=2), s.Null())),
             required=False,
         ),
+        # matrix chat.completions.function_call · openai.types.chat.completion_create_params.CompletionCreateParamsBase.function_call: FunctionCall
+        s.Field(
+            "function_call",
+            s.OneOf((s.Enum(("none", "auto")), SCHEMA_ChatCompletionFunctionCallOptionParam)),
+            required=False,
+        ),
+        # matrix chat.completions.functions · openai.types.chat.completion_create_params.CompletionCreateParamsBase.functions: Iterable[Function]
+        s.Field(
+            "functions",
+            s.Array(SCHEMA_CompletionCreateParamsFunction),
+            required=False,
+        ),
         # matrix chat.completions.logit_bias · openai.types.chat.completion_create_params.CompletionCreateParamsBase.logit_bias: Optional[Dict[str, int]]
         s.Field(
             "logit_bias",
-            s.OneOf((s.Map(s.Scalar("integer", minimum=-100, maximum=100)), s.Null())),
+            s.OneOf((s.Map(s.Scalar("integer")), s.Null())),
             required=False,
         ),
         # matrix chat.completions.logprobs · openai.types.chat.completion_create_params.CompletionCreateParamsBase.logprobs: Optional[bool]
@@ -1605,7 +1688,7 @@ SCHEMA = s.Object(
         # matrix chat.completions.n · openai.types.chat.completion_create_params.CompletionCreateParamsBase.n: Optional[int]
         s.Field(
             "n",
-            s.OneOf((s.Scalar("integer", minimum=1, maximum=1), s.Null())),
+            s.OneOf((s.Scalar("integer", minimum=1, maximum=128), s.Null())),
             required=False,
         ),
         # matrix chat.completions.parallel_tool_calls · openai.types.chat.completion_create_params.CompletionCreateParamsBase.parallel_tool_calls: bool
@@ -1641,13 +1724,7 @@ SCHEMA = s.Object(
         # matrix chat.completions.stop · openai.types.chat.completion_create_params.CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
         s.Field(
             "stop",
-            s.OneOf(
-                (
-                    s.Scalar("string"),
-                    s.Null(),
-                    s.Array(s.Scalar("string"), min_items=1, max_items=4),
-                )
-            ),
+            s.OneOf((s.Scalar("string"), s.Null(), s.Array(s.Scalar("string"), max_items=4))),
             required=False,
         ),
         # matrix chat.completions.stream_options · openai.types.chat.completion_create_params.CompletionCreateParamsBase.stream_options: Optional[ChatCompletionStreamOptionsParam]
@@ -1693,7 +1770,7 @@ SCHEMA = s.Object(
         # matrix chat.completions.top_logprobs · openai.types.chat.completion_create_params.CompletionCreateParamsBase.top_logprobs: Optional[int]
         s.Field(
             "top_logprobs",
-            s.OneOf((s.Scalar("integer", minimum=0, maximum=20), s.Null())),
+            s.OneOf((s.Scalar("integer", minimum=0), s.Null())),
             required=False,
         ),
         # matrix chat.completions.top_p · openai.types.chat.completion_create_params.CompletionCreateParamsBase.top_p: Optional[float]
@@ -1717,9 +1794,82 @@ SCHEMA = s.Object(
     ),
 )
 
+
+# ---- after the schema stage: the matrix's later checks, in its order of checks
+
+CHECKS: tuple[Check, ...] = (
+    # matrix chat.completions · cross_field · top-logprobs-needs-logprobs
+    CrossField(
+        key="top-logprobs-needs-logprobs",
+        anchor="check-chat-completions-top-logprobs-needs-logprobs",
+        field="top_logprobs",
+        requires_field="logprobs",
+        when="enabled",
+        message="The 'top_logprobs' parameter is only allowed when 'logprobs' is enabled.",
+        except_values=(),
+    ),
+    # matrix chat.completions · cross_field · stream-options-need-stream
+    CrossField(
+        key="stream-options-need-stream",
+        anchor="check-chat-completions-stream-options-need-stream",
+        field="stream_options",
+        requires_field="stream",
+        when="enabled",
+        message="The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+        except_values=(),
+    ),
+    # matrix chat.completions · cross_field · parallel-tool-calls-need-tools
+    CrossField(
+        key="parallel-tool-calls-need-tools",
+        anchor="check-chat-completions-parallel-tool-calls-need-tools",
+        field="parallel_tool_calls",
+        requires_field="tools",
+        when="sent",
+        message="Invalid value for 'parallel_tool_calls': 'parallel_tool_calls' is only allowed when 'tools' are specified.",
+        except_values=(),
+    ),
+    # matrix chat.completions · cross_field · tool-choice-needs-tools
+    CrossField(
+        key="tool-choice-needs-tools",
+        anchor="check-chat-completions-tool-choice-needs-tools",
+        field="tool_choice",
+        requires_field="tools",
+        when="sent",
+        message="Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+        except_values=(),
+    ),
+    # matrix chat.completions · values · top-logprobs-at-most-20
+    Bound(
+        key="top-logprobs-at-most-20",
+        anchor="check-chat-completions-top-logprobs-at-most-20",
+        field="top_logprobs",
+        stage="values",
+        maximum=20,
+    ),
+    # matrix chat.completions · values · logit-bias-values
+    Bound(
+        key="logit-bias-values",
+        anchor="check-chat-completions-logit-bias-values",
+        field="logit_bias",
+        stage="values",
+        value_minimum=-100,
+        value_maximum=100,
+        message="Logit bias value {value} is invalid or outside of range [-100, 100]",
+    ),
+    # matrix chat.completions · gateway · single-choice
+    Bound(
+        key="single-choice",
+        anchor="check-chat-completions-single-choice",
+        field="n",
+        stage="gateway",
+        maximum=1,
+    ),
+)
+
 validator = Validator(
     "chat.completions",
     ChatCompletionCreateParams,
     SCHEMA,
     residual=(),
+    checks=CHECKS,
 )

@@ -11,9 +11,10 @@ from typing import Annotated, Any
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from gateway import schema as s
+from gateway.checks import Bound, Check, CrossField
 from gateway.validation import Validator
 
-__all__ = ["SCHEMA", "CompletionCreateParams", "validator"]
+__all__ = ["CHECKS", "SCHEMA", "CompletionCreateParams", "validator"]
 
 # ---- fast path: typed decode -------------------------------------------------
 
@@ -51,19 +52,19 @@ class CompletionCreateParams(
     # matrix completions.frequency_penalty · openai.types.completion_create_params.CompletionCreateParamsBase.frequency_penalty: Optional[float]
     frequency_penalty: Annotated[float, Meta(ge=-2, le=2)] | UnsetType | None = UNSET
     # matrix completions.logit_bias · openai.types.completion_create_params.CompletionCreateParamsBase.logit_bias: Optional[Dict[str, int]]
-    logit_bias: dict[str, Annotated[int, Meta(ge=-100, le=100)]] | UnsetType | None = UNSET
+    logit_bias: dict[str, int] | UnsetType | None = UNSET
     # matrix completions.logprobs · openai.types.completion_create_params.CompletionCreateParamsBase.logprobs: Optional[int]
     logprobs: Annotated[int, Meta(ge=0, le=5)] | UnsetType | None = UNSET
     # matrix completions.max_tokens · openai.types.completion_create_params.CompletionCreateParamsBase.max_tokens: Optional[int]
     max_tokens: int | UnsetType | None = UNSET
     # matrix completions.n · openai.types.completion_create_params.CompletionCreateParamsBase.n: Optional[int]
-    n: Annotated[int, Meta(ge=1, le=1)] | UnsetType | None = UNSET
+    n: Annotated[int, Meta(ge=1, le=128)] | UnsetType | None = UNSET
     # matrix completions.presence_penalty · openai.types.completion_create_params.CompletionCreateParamsBase.presence_penalty: Optional[float]
     presence_penalty: Annotated[float, Meta(ge=-2, le=2)] | UnsetType | None = UNSET
     # matrix completions.seed · openai.types.completion_create_params.CompletionCreateParamsBase.seed: Optional[int]
     seed: int | UnsetType | None = UNSET
     # matrix completions.stop · openai.types.completion_create_params.CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
-    stop: str | Annotated[list[str], Meta(min_length=1, max_length=4)] | UnsetType | None = UNSET
+    stop: str | Annotated[list[str], Meta(max_length=4)] | UnsetType | None = UNSET
     # matrix completions.stream_options · openai.types.completion_create_params.CompletionCreateParamsBase.stream_options: Optional[ChatCompletionStreamOptionsParam]
     stream_options: ChatCompletionStreamOptionsParam | UnsetType | None = UNSET
     # matrix completions.suffix · openai.types.completion_create_params.CompletionCreateParamsBase.suffix: Optional[str]
@@ -143,7 +144,7 @@ SCHEMA = s.Object(
         # matrix completions.logit_bias · openai.types.completion_create_params.CompletionCreateParamsBase.logit_bias: Optional[Dict[str, int]]
         s.Field(
             "logit_bias",
-            s.OneOf((s.Map(s.Scalar("integer", minimum=-100, maximum=100)), s.Null())),
+            s.OneOf((s.Map(s.Scalar("integer")), s.Null())),
             required=False,
         ),
         # matrix completions.logprobs · openai.types.completion_create_params.CompletionCreateParamsBase.logprobs: Optional[int]
@@ -161,7 +162,7 @@ SCHEMA = s.Object(
         # matrix completions.n · openai.types.completion_create_params.CompletionCreateParamsBase.n: Optional[int]
         s.Field(
             "n",
-            s.OneOf((s.Scalar("integer", minimum=1, maximum=1), s.Null())),
+            s.OneOf((s.Scalar("integer", minimum=1, maximum=128), s.Null())),
             required=False,
         ),
         # matrix completions.presence_penalty · openai.types.completion_create_params.CompletionCreateParamsBase.presence_penalty: Optional[float]
@@ -179,13 +180,7 @@ SCHEMA = s.Object(
         # matrix completions.stop · openai.types.completion_create_params.CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
         s.Field(
             "stop",
-            s.OneOf(
-                (
-                    s.Scalar("string"),
-                    s.Null(),
-                    s.Array(s.Scalar("string"), min_items=1, max_items=4),
-                )
-            ),
+            s.OneOf((s.Scalar("string"), s.Null(), s.Array(s.Scalar("string"), max_items=4))),
             required=False,
         ),
         # matrix completions.stream_options · openai.types.completion_create_params.CompletionCreateParamsBase.stream_options: Optional[ChatCompletionStreamOptionsParam]
@@ -227,9 +222,44 @@ SCHEMA = s.Object(
     ),
 )
 
+
+# ---- after the schema stage: the matrix's later checks, in its order of checks
+
+CHECKS: tuple[Check, ...] = (
+    # matrix completions · cross_field · stream-options-need-stream
+    CrossField(
+        key="stream-options-need-stream",
+        anchor="check-completions-stream-options-need-stream",
+        field="stream_options",
+        requires_field="stream",
+        when="enabled",
+        message="The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+        except_values=(),
+    ),
+    # matrix completions · values · logit-bias-values
+    Bound(
+        key="logit-bias-values",
+        anchor="check-completions-logit-bias-values",
+        field="logit_bias",
+        stage="values",
+        value_minimum=-100,
+        value_maximum=100,
+        message="Logit bias value {value} is invalid or outside of range [-100, 100]",
+    ),
+    # matrix completions · gateway · single-choice
+    Bound(
+        key="single-choice",
+        anchor="check-completions-single-choice",
+        field="n",
+        stage="gateway",
+        maximum=1,
+    ),
+)
+
 validator = Validator(
     "completions",
     CompletionCreateParams,
     SCHEMA,
     residual=(("prompt", next(f.type for f in SCHEMA.fields if f.name == "prompt")),),
+    checks=CHECKS,
 )

@@ -11,9 +11,10 @@ from typing import Annotated, Any, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from gateway import schema as s
+from gateway.checks import Check
 from gateway.validation import Validator
 
-__all__ = ["SCHEMA", "EmbeddingCreateParams", "validator"]
+__all__ = ["CHECKS", "SCHEMA", "EmbeddingCreateParams", "validator"]
 
 # ---- fast path: typed decode -------------------------------------------------
 
@@ -49,9 +50,24 @@ SCHEMA = s.Object(
             s.OneOf(
                 (
                     s.Scalar("string"),
-                    s.Array(s.Scalar("string"), min_items=1, max_items=2048),
-                    s.Array(s.Scalar("integer"), min_items=1, max_items=2048),
-                    s.Array(s.Array(s.Scalar("integer")), min_items=1, max_items=2048),
+                    s.Array(
+                        s.Scalar("string"),
+                        min_items=1,
+                        max_items=2048,
+                        size_message="'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+                    ),
+                    s.Array(
+                        s.Scalar("integer"),
+                        min_items=1,
+                        max_items=2048,
+                        size_message="'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+                    ),
+                    s.Array(
+                        s.Array(s.Scalar("integer")),
+                        min_items=1,
+                        max_items=2048,
+                        size_message="'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+                    ),
                 )
             ),
             required=True,
@@ -84,9 +100,15 @@ SCHEMA = s.Object(
     ),
 )
 
+
+# ---- after the schema stage: the matrix's later checks, in its order of checks
+
+CHECKS: tuple[Check, ...] = ()
+
 validator = Validator(
     "embeddings",
     EmbeddingCreateParams,
     SCHEMA,
     residual=(("input", next(f.type for f in SCHEMA.fields if f.name == "input")),),
+    checks=CHECKS,
 )

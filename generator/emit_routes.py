@@ -55,11 +55,7 @@ def route_groups(matrix: Matrix) -> tuple[RouteGroup, ...]:
             module=module_name(e.key),
             upstream_path=e.paths[0].removeprefix("/v1"),
             rules_constant=rules_constant(e.key),
-            categories=tuple(
-                name
-                for name, served_on in matrix.categories.items()
-                if f"{e.method} {e.paths[0]}" in served_on
-            ),
+            categories=matrix.categories_served_on(e.key),
         )
         for e in matrix.endpoints
     )

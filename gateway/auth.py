@@ -67,9 +67,8 @@ def mask_key(key: str) -> str:
 class KeyStore:
     """The accepted keys, looked up by the sha256 of the presented key."""
 
-    def __init__(self, records_by_hash: Mapping[str, KeyRecord], key_location: str | None = None):
+    def __init__(self, records_by_hash: Mapping[str, KeyRecord]):
         self._records_by_hash = dict(records_by_hash)
-        self._key_location = key_location
 
     @classmethod
     def from_file(
@@ -77,18 +76,13 @@ class KeyStore:
         path: str | Path,
         default_rpm: int,
         default_tpm: int,
-        key_location: str | None = None,
     ) -> KeyStore:
-        """Load a keys file; raises `ConfigError` naming the file and the problem.
-
-        `key_location` (a URL or a short phrase) completes error messages'
-        "You can find your API key at ..."; without it they say to ask the operator.
-        """
+        """Load a keys file; raises `ConfigError` naming the file and the problem."""
         if default_rpm < 1 or default_tpm < 1:
             raise ValueError(f"default limits must be positive: {default_rpm=}, {default_tpm=}")
         entries = _read_key_entries(Path(path))
         records = _parse_entries(Path(path), entries, default_rpm, default_tpm)
-        return cls(records, key_location)
+        return cls(records)
 
     def __len__(self) -> int:
         return len(self._records_by_hash)
@@ -97,10 +91,10 @@ class KeyStore:
         """The caller's record, or a 401 `ApiError` worded like api.openai.com's."""
         key = _bearer_key(authorization_header)
         if key is None:
-            raise _auth_error(_missing_key_message(self._key_location))
+            raise _auth_error(_MISSING_KEY)
         record = self._records_by_hash.get(hash_key(key))
         if record is None:
-            raise _auth_error(_incorrect_key_message(key, self._key_location))
+            raise _auth_error(_incorrect_key_message(key))
         return record
 
 
@@ -125,25 +119,19 @@ def _auth_error(message: str) -> ApiError:
     )
 
 
-def _missing_key_message(key_location: str | None) -> str:
-    where = (
-        f"You can obtain an API key from {key_location}."
-        if key_location
-        else "Ask the gateway's operator for an API key."
-    )
+# api.openai.com's words, with "the gateway's operator" where it names its dashboard.
+_MISSING_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an "
+    "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY). "
+    "Ask the gateway's operator for an API key."
+)
+
+
+def _incorrect_key_message(key: str) -> str:
     return (
-        "You didn't provide an API key. You need to provide your API key in an "
-        "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY). " + where
+        f"Incorrect API key provided: {mask_key(key)}. "
+        "Ask the gateway's operator for a valid API key."
     )
-
-
-def _incorrect_key_message(key: str, key_location: str | None) -> str:
-    where = (
-        f"You can find your API key at {key_location}."
-        if key_location
-        else "Ask the gateway's operator for a valid API key."
-    )
-    return f"Incorrect API key provided: {mask_key(key)}. {where}"
 
 
 def _read_key_entries(path: Path) -> list[Any]:

@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from generator.classify import forwarded_fields, validated_fields
 from generator.errors import GeneratorError
 from generator.regen import Inputs, build, load_inputs, stale, write
 from generator.surface_diff import COMMITTED, surface_diff_report
@@ -16,10 +17,10 @@ def classification(inputs: Inputs) -> list[str]:
     """Per endpoint, what is validated and what is forwarded: nothing goes unlisted."""
     lines = []
     for endpoint in inputs.matrix.request_endpoints:
-        names = [f.name for f in inputs.surface.root(endpoint.key).fields]
-        forwarded = sorted(n for n in names if n not in endpoint.validated)
+        validated = validated_fields(endpoint, inputs.surface)
+        forwarded = sorted(forwarded_fields(endpoint, inputs.surface))
         lines.append(
-            f"{endpoint.key}: {len(names) - len(forwarded)} validated, "
+            f"{endpoint.key}: {len(validated)} validated, "
             f"{len(forwarded)} forwarded unvalidated: {', '.join(forwarded) or '-'}"
         )
     return lines

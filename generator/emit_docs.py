@@ -11,24 +11,21 @@ The gateway serves the committed HTML as is: nothing here runs at serve time.
 from __future__ import annotations
 
 import json
-import re
 import sys
 import types
 from dataclasses import dataclass, field
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import jinja2
-from markupsafe import Markup, escape
-
+from gateway import limit_headers
 from gateway.anchors import TOPICS, check_anchor, endpoint_anchor, field_anchor, param_anchor, slug
 from gateway.errors import RequestValidationError
 from gateway.validation import Validator
 from gateway.wording import number_text, out_of_range
 from generator import ir
+from generator.classify import forwarded_fields, validated_fields
 from generator.emit_validators import build_module
 from generator.errors import GeneratorError
-from generator.links import linked, prose
+from generator.links import prose
 from generator.matrix import (
     Constraints,
     CrossFieldRule,
@@ -68,16 +65,10 @@ SECTIONS = (
     "batching",
 )
 
-# What gateway/ratelimit.py sends, in OpenAI's names.
-RATE_LIMIT_HEADERS = (
-    ("x-ratelimit-limit-requests", "Your requests-per-minute (RPM) limit."),
-    ("x-ratelimit-limit-tokens", "Your tokens-per-minute (TPM) limit."),
-    ("x-ratelimit-remaining-requests", "Whole requests left in the current window."),
-    ("x-ratelimit-remaining-tokens", "Whole tokens left in the current window."),
-    ("x-ratelimit-reset-requests", "Time until the request budget is full again, e.g. 1s, 6m0s."),
-    ("x-ratelimit-reset-tokens", "Time until the token budget is full again, e.g. 72ms."),
-    ("retry-after", "On a 429 or 503: whole seconds to wait (at least 1)."),
-    ("retry-after-ms", "On a 429 only: milliseconds until this request would fit."),
+# What gateway/ratelimit.py sends, in OpenAI's names, with what each means.
+RATE_LIMIT_HEADERS = tuple(
+    (name, limit_headers.MEANING[name])
+    for name in (*limit_headers.RATE_LIMIT_HEADERS, *limit_headers.RETRY_HEADERS)
 )
 
 
@@ -286,9 +277,7 @@ def emit_docs(inputs: Inputs) -> dict[str, str]:
     page = page_data(inputs.matrix, inputs.surface)
     _check_unique_ids(page)
     return {
-        f"compatibility.{kind}": _environment(kind)
-        .get_template(f"compatibility.{kind}.j2")
-        .render(page=page, header=HEADER)
+        f"compatibility.{kind}": render(f"compatibility.{kind}.j2", page=page, header=HEADER)
         for kind in ("md", "html")
     }
 
@@ -309,7 +298,7 @@ def page_data(matrix: Matrix, surface: ir.Surface) -> PageData:
         response_fields=matrix.response_fields,
         authentication=tuple(prose(item) for item in matrix.authentication),
         rate_limit_headers=RATE_LIMIT_HEADERS,
-        categories=tuple(matrix.categories.items()),
+        categories=matrix.endpoint_titles_by_category(),
         errors_summary=matrix.errors.summary,
         errors_validation=matrix.errors.validation,
         errors_doc_url=matrix.errors.doc_url,
@@ -360,8 +349,7 @@ def _endpoint(endpoint: Endpoint) -> EndpointDoc:
 
 
 def _request(endpoint: Endpoint, surface: ir.Surface, matrix: Matrix) -> RequestDoc:
-    root = surface.root(endpoint.key)
-    fields = sorted(root.fields, key=lambda f: f.name)
+    validated = sorted(validated_fields(endpoint, surface), key=lambda f: f.name)
     return RequestDoc(
         key=endpoint.key,
         name=slug(endpoint.key),
@@ -369,17 +357,9 @@ def _request(endpoint: Endpoint, surface: ir.Surface, matrix: Matrix) -> Request
         anchor=endpoint_anchor(endpoint.key),
         sdk_classes=surface.endpoint(endpoint.key).sdk_classes,
         rows=endpoint.rows,
-        validated=tuple(
-            _field(endpoint, f, matrix) for f in fields if f.name in endpoint.validated
-        ),
-        forwarded=forwarded_fields(endpoint, surface),
+        validated=tuple(_field(endpoint, f, matrix) for f in validated),
+        forwarded=tuple(sorted(forwarded_fields(endpoint, surface))),
     )
-
-
-def forwarded_fields(endpoint: Endpoint, surface: ir.Surface) -> tuple[str, ...]:
-    """The SDK's request fields the gateway passes on without checking, sorted."""
-    root = surface.root(endpoint.key)
-    return tuple(sorted(f.name for f in root.fields if f.name not in endpoint.validated))
 
 
 def _field(endpoint: Endpoint, field: ir.Field, matrix: Matrix) -> FieldDoc:
@@ -627,36 +607,3 @@ def _check_unique_ids(page: PageData) -> None:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise GeneratorError(f"compatibility page: anchors used twice: {', '.join(duplicates)}")
-
-
-_CODE_SPAN = re.compile(r"`([^`]+)`")
-_LINK = re.compile(r"\[([^\]]+)\]\((#[a-z0-9-]+|/docs/[a-z0-9-]+)\)")
-
-
-def inline_html(text: str) -> Markup:
-    """Page prose with `code` spans and [links](#anchor), as safe HTML."""
-    html = str(escape(text))
-    html = _CODE_SPAN.sub(r"<code>\1</code>", html)
-    return Markup(_LINK.sub(r'<a href="\2">\1</a>', html))
-
-
-def cell(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-@cache
-def _environment(kind: str) -> jinja2.Environment:
-    """Markdown is rendered verbatim; HTML autoescaped, with `inline` for page prose."""
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=kind == "html",
-    )
-    environment.filters["cell"] = cell
-    environment.filters["inline"] = inline_html
-    environment.filters["link"] = linked
-    return environment

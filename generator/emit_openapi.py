@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from gateway import schema as s
 from gateway.anchors import check_anchor, endpoint_anchor, field_anchor, slug
+from gateway.limit_headers import MEANING, RATE_LIMIT_HEADERS, RETRY_HEADERS
 from gateway.wording import number_text
 from generator import ir
+from generator.classify import is_validated
 from generator.emit_validators import class_name
 from generator.matrix import CrossFieldRule, Endpoint, LaterCheck, Matrix, check_stage
 from generator.schema_build import SchemaBuilder, validated_nodes
@@ -44,15 +46,6 @@ STATUS_TEXT = {
 PROXY_STATUSES = ("400", "401", "404", "413", "415", "429", "502", "503", "504")
 MODELS_STATUSES = ("401", "404", "429", "503")
 UNSUPPORTED_STATUSES = ("401", "404", "429", "503")
-RATE_LIMIT_HEADERS = (
-    "x-ratelimit-limit-requests",
-    "x-ratelimit-limit-tokens",
-    "x-ratelimit-remaining-requests",
-    "x-ratelimit-remaining-tokens",
-    "x-ratelimit-reset-requests",
-    "x-ratelimit-reset-tokens",
-)
-RETRY_HEADERS = ("retry-after", "retry-after-ms")
 
 
 def emit_openapi(inputs: Inputs) -> dict[str, str]:
@@ -235,19 +228,9 @@ def _header_refs(names: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _headers() -> dict[str, Any]:
-    text = {
-        "x-ratelimit-limit-requests": "The key's requests-per-minute limit.",
-        "x-ratelimit-limit-tokens": "The key's tokens-per-minute limit.",
-        "x-ratelimit-remaining-requests": "Whole requests left in the bucket.",
-        "x-ratelimit-remaining-tokens": "Whole tokens left in the bucket.",
-        "x-ratelimit-reset-requests": "Time until the request bucket is full, e.g. `1s`, `6m0s`.",
-        "x-ratelimit-reset-tokens": "Time until the token bucket is full, e.g. `72ms`.",
-        "retry-after": "Whole seconds to wait before retrying (at least 1).",
-        "retry-after-ms": "Milliseconds until this request would fit (429 only).",
-    }
     return {
         name: {
-            "description": text[name],
+            "description": MEANING[name],
             "schema": {"type": "string", "externalDocs": {"url": f"{PAGE}#rate-limits"}},
         }
         for name in (*RATE_LIMIT_HEADERS, *RETRY_HEADERS)
@@ -271,14 +254,14 @@ def _request_schema(
     nodes = dict(validated_nodes(builder, root, endpoint))
     properties: dict[str, Any] = {}
     for f in root.fields:
-        if f.name in nodes:
+        if is_validated(endpoint, f):
             properties[f.name] = _documented(schema_of(nodes[f.name]), f, endpoint)
         else:
             properties[f.name] = {
                 "description": f"Forwarded to the engine unvalidated (SDK type `{f.annotation}`).",
                 "x-gateway-forwarded": True,
             }
-    required = [f.name for f in root.fields if f.required and f.name in nodes]
+    required = [f.name for f in root.fields if f.required and is_validated(endpoint, f)]
     schema: JsonSchema = {
         "type": "object",
         "description": f"{endpoint.title}, as the gateway validates it (SDK: {root.sdk_path}).",

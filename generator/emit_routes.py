@@ -59,11 +59,7 @@ def route_groups(matrix: Matrix) -> tuple[RouteGroup, ...]:
             module=module_name(e.key),
             upstream_path=e.paths[0].removeprefix("/v1"),
             rules_constant=rules_constant(e.key),
-            categories=tuple(
-                name
-                for name, served_on in matrix.categories.items()
-                if f"{e.method} {e.paths[0]}" in served_on
-            ),
+            categories=matrix.categories_served_on(e.key),
             shared_paths=() if e.supported else tuple(p for p in e.paths if p in served),
         )
         for e in matrix.endpoints

@@ -239,6 +239,17 @@ class Matrix(_Strict):
     def endpoint(self, key: str) -> Endpoint:
         return next(e for e in self.endpoints if e.key == key)
 
+    def categories_served_on(self, endpoint_key: str) -> tuple[str, ...]:
+        """The model categories whose models this endpoint serves, in the matrix's order."""
+        return tuple(c for c, keys in self.categories.items() if endpoint_key in keys)
+
+    def endpoint_titles_by_category(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """Each category with the endpoints that serve it, as the page names them."""
+        return tuple(
+            (category, tuple(_request_title(self.endpoint(k)) for k in keys))
+            for category, keys in self.categories.items()
+        )
+
     @property
     def request_endpoints(self) -> tuple[Endpoint, ...]:
         return tuple(e for e in self.endpoints if e.request is not None)
@@ -297,3 +308,7 @@ def suggest(word: str, choices: list[str]) -> str:
     """` (did you mean 'x'?)` for the closest choice, or nothing."""
     close = difflib.get_close_matches(word, choices, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _request_title(endpoint: Endpoint) -> str:
+    return f"{endpoint.method} {endpoint.paths[0]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from functools import cache
@@ -9,25 +10,47 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 
 from generator.errors import GeneratorError
+from generator.links import linked
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 @cache
 def environment() -> jinja2.Environment:
+    """The one environment of every template: HTML templates autoescaped, the rest verbatim."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,  # Python and Markdown, not HTML
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
     )
     env.filters["pyrepr"] = _pyrepr
     env.filters["pytuple"] = _pytuple
+    env.filters["cell"] = cell
+    env.filters["inline"] = inline_html
+    env.filters["link"] = linked
     return env
+
+
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+_LINK = re.compile(r"\[([^\]]+)\]\((#[a-z0-9-]+|/docs/[a-z0-9-]+)\)")
+
+
+def inline_html(text: str) -> Markup:
+    """Page prose with `code` spans and [links](#anchor), as safe HTML."""
+    html = str(escape(text))
+    html = _CODE_SPAN.sub(r"<code>\1</code>", html)
+    return Markup(_LINK.sub(r'<a href="\2">\1</a>', html))
+
+
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _pyrepr(value: Any) -> str:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from generator import ir
+from generator.classify import forwarded_fields, validated_fields
 from generator.matrix import Matrix
 
 
@@ -47,15 +48,14 @@ def surface_document(surface: ir.Surface, matrix: Matrix) -> dict[str, Any]:
 
 
 def _endpoint(surface: ir.Surface, matrix: Matrix, endpoint: ir.Endpoint) -> dict[str, Any]:
-    validated = matrix.endpoint(endpoint.name).validated
-    names = sorted(f.name for f in surface.objects[endpoint.root].fields)
+    entry = matrix.endpoint(endpoint.name)
     return {
         "method": endpoint.method,
         "path": endpoint.path,
         "request": endpoint.root,
         "sdk_classes": list(endpoint.sdk_classes),
-        "validated": [n for n in names if n in validated],
-        "forwarded_unvalidated": [n for n in names if n not in validated],
+        "validated": sorted(f.name for f in validated_fields(entry, surface)),
+        "forwarded_unvalidated": sorted(forwarded_fields(entry, surface)),
     }
 
 

@@ -86,18 +86,6 @@ def test_wrong_key_is_401_incorrect_with_masked_key(store: KeyStore) -> None:
     )
 
 
-def test_key_location_completes_openai_sentence(tmp_path: Path) -> None:
-    path = write_keys(tmp_path, f"keys: [{{id: a, sha256: '{hash_key(DEV_KEY)}'}}]")
-    store = KeyStore.from_file(path, 1, 1, key_location="https://keys.example/")
-    assert auth_error(store, "Bearer sk-abcdefghijklmnopqrstuvwxyz").message == (
-        "Incorrect API key provided: sk-ab***wxyz. "
-        "You can find your API key at https://keys.example/."
-    )
-    assert auth_error(store, None).message.endswith(
-        "You can obtain an API key from https://keys.example/."
-    )
-
-
 def test_a_real_key_differing_only_in_case_or_suffix_is_rejected(store: KeyStore) -> None:
     auth_error(store, f"Bearer {DEV_KEY.upper()}")
     auth_error(store, f"Bearer {DEV_KEY}x")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -143,6 +146,51 @@ def test_check_order_without_a_stage_stops_regen(tmp_path: Path) -> None:
     path = write_matrix(tmp_path, "  - stage: values\n", "  - stage: schema\n")
     with pytest.raises(GeneratorError, match=r"check_order must name each of schema, cross_field"):
         load_inputs(path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "typo", "expected"),
+    [
+        ("  reasoning: [chat", "  reasonig: [chat", "reasonig", "did you mean 'reasoning'?"),
+        (
+            "  embeddings: [embeddings]",
+            "  embeddings: [embedings]",
+            "embedings",
+            "did you mean 'embeddings'?",
+        ),
+        (
+            "    requires: tool_use",
+            "    requires: tool_uses",
+            "tool_uses",
+            "did you mean 'tool_use'?",
+        ),
+    ],
+    ids=["category", "endpoint-of-a-category", "capability"],
+)
+def test_matrix_word_outside_the_catalog_vocabulary_stops_regen_with_line_and_suggestion(
+    tmp_path: Path, old: str, new: str, typo: str, expected: str
+) -> None:
+    path = write_matrix(tmp_path, old, new)
+    with pytest.raises(GeneratorError) as failure:
+        load_inputs(path)
+    message = str(failure.value)
+    assert f"{path}:{line_of(path, typo)}:" in message
+    assert expected in message
+
+
+def test_catalog_category_missing_from_the_matrix_stops_regen(tmp_path: Path) -> None:
+    path = write_matrix(tmp_path, "  video: []\n", "")
+    with pytest.raises(
+        GeneratorError, match=r"categories: video of gateway/catalog\.py not mapped"
+    ):
+        load_inputs(path)
+
+
+def test_inputs_record_hashes_the_matrix_file_regen_loaded(tmp_path: Path) -> None:
+    path = write_matrix(tmp_path, "# The support matrix:", "# A copy of the support matrix:")
+    shutil.copytree(MATRIX.parent / "examples", tmp_path / "examples")  # the page's examples
+    record = json.loads(build(load_inputs(path))["inputs.json"])
+    assert record["matrix_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_sdk_other_than_the_pin_stops_regen_with_what_to_do(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 from openapi_spec_validator import validate
 from test_differential import CASES, SEEDS, VALIDATORS, Case, generate_cases
 
-from generator.emit_docs import forwarded_fields
+from generator.classify import forwarded_fields
 from generator.regen import GENERATED, Inputs, load_inputs
 
 DOCUMENT_PATH = GENERATED / "openapi.json"

@@ -1644,8 +1644,8 @@ SCHEMA = s.Object(
             s.OneOf(
                 (
                     s.Scalar("string"),
-                    s.Null(),
                     s.Array(s.Scalar("string"), min_items=1, max_items=4),
+                    s.Null(),
                 )
             ),
             required=False,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from generator import ir
 from generator.errors import GeneratorError
-from generator.regen import MATRIX, build, load_inputs, stale
+from generator.matrix import load_matrix
+from generator.regen import MATRIX, build, installed_sdk_version, load_inputs, stale
 from generator.surface_dump import type_text
 
 
@@ -47,7 +49,7 @@ def test_erased_model_alias_means_any_string(surface: ir.Surface) -> None:
 
 def test_sequence_not_str_and_iterable_are_arrays(surface: ir.Surface) -> None:
     assert type_text(field(surface, "chat.completions", "stop").type) == (
-        "string | null | array<string>"
+        "string | array<string> | null"
     )
     assert type_text(field(surface, "embeddings", "input").type) == (
         "string | array<string> | array<integer> | array<array<integer>>"
@@ -123,8 +125,11 @@ def test_matrix_schema_typo_stops_regen_with_line_and_suggestion(tmp_path: Path)
 
 
 def test_sdk_other_than_the_pin_stops_regen_with_what_to_do(tmp_path: Path) -> None:
-    path = write_matrix(tmp_path, 'version: "1.109.1"', 'version: "1.110.0"')
-    with pytest.raises(GeneratorError, match=r"installed openai==1\.109\.1, but .* pins 1\.110\.0"):
+    pin = load_matrix(MATRIX)[0].sdk.version
+    path = write_matrix(tmp_path, f'version: "{pin}"', 'version: "0.0.1"')
+    installed = re.escape(installed_sdk_version())
+    expected = rf"installed openai=={installed}, but .* pins 0\.0\.1"
+    with pytest.raises(GeneratorError, match=expected):
         load_inputs(path)
 
 

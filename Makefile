@@ -1,9 +1,13 @@
 # The README's two commands (`make serve`, `make test`) do everything on a fresh
 # machine: system packages, the virtualenv, then the job itself.
-PYTHON := .venv/bin/python
+# VENV and BASE_PYTHON pick another interpreter (CI checks 3.12 and 3.13 this way):
+#   make VENV=.venv-3.13 BASE_PYTHON=/root/.pyenv/versions/3.13.0/bin/python3 test
+VENV ?= .venv
+BASE_PYTHON ?= python3
+PYTHON := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 # Tools the tests and the generator start (ruff, python) come from the virtualenv.
-export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: system-deps install regen check-generated serve test lint typecheck bench \
 	bench-validator bench-gateway surface-diff
@@ -18,13 +22,13 @@ system-deps:
 		fi; \
 	fi
 
-.venv/installed: pyproject.toml
-	python3 -m venv .venv
-	.venv/bin/pip install --quiet --upgrade pip
-	.venv/bin/pip install --quiet -e '.[generator,dev]'
+$(VENV)/installed: pyproject.toml
+	$(BASE_PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[generator,dev]'
 	touch $@
 
-install: .venv/installed
+install: $(VENV)/installed
 
 regen: install
 	$(PYTHON) -m generator regen

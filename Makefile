@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: system-deps install regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway surface-diff
+	bench-validator bench-gateway surface-diff accept-snapshots bump-rehearsal
 
 # redis-server (shared rate-limit tests) and chromium (the page's browser test).
 system-deps:
@@ -59,3 +59,16 @@ bench-gateway: install
 
 surface-diff: install
 	$(PYTHON) -m generator surface-diff
+
+# The audited snapshots, accepted after `make regen` on a bump. Only the modules
+# that own snapshots, each run whole and never with -x: syrupy deletes the
+# snapshots that an update run stopped early or filtered (-k) did not reach.
+SNAPSHOT_TESTS := $(patsubst tests/__snapshots__/%,tests/%.py,$(wildcard tests/__snapshots__/*))
+accept-snapshots: install
+	$(PYTHON) -m pytest -q --snapshot-update $(SNAPSHOT_TESTS)
+
+# The whole bump procedure against openai==VERSION in a scratch clone of HEAD;
+# prints one report. The working tree and its pin are left as they are.
+bump-rehearsal: install
+	@test -n "$(VERSION)" || { echo "usage: make bump-rehearsal VERSION=x.y.z"; exit 2; }
+	$(PYTHON) -m generator.bump_rehearsal $(VERSION)

@@ -185,7 +185,11 @@ def render_report(rehearsal: Rehearsal) -> str:
         "",
         f"Commit {rehearsal.commit[:12]}, rehearsed in {rehearsal.clone}.",
         f"Result: **{'green' if rehearsal.green else 'NOT green'}**. Working tree "
-        + ("untouched." if rehearsal.tree_untouched else "CHANGED during the rehearsal!"),
+        + (
+            "untouched."
+            if rehearsal.tree_untouched
+            else "CHANGED while the rehearsal ran (by it, or by an edit meanwhile)!"
+        ),
         "",
         "## Steps",
         "",

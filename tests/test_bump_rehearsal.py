@@ -11,11 +11,13 @@ from generator.errors import GeneratorError
 from generator.matrix import load_matrix
 from generator.regen import MATRIX, ROOT
 
+OTHER = "99.0.0"  # a release that is not the pin, whatever the pin is
+
 
 def test_set_pin_changes_only_the_openai_pin_of_pyproject() -> None:
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    bumped = set_pin(text, "3.57.0")
-    assert '"openai==3.57.0"' in bumped
+    bumped = set_pin(text, OTHER)
+    assert f'"openai=={OTHER}"' in bumped
     changed = [
         (old, new)
         for old, new in zip(text.splitlines(), bumped.splitlines(), strict=True)
@@ -31,10 +33,10 @@ def test_set_pin_refuses_a_pyproject_without_exactly_one_openai_pin() -> None:
 
 def test_set_matrix_version_sets_sdk_version_and_keeps_every_other_byte(tmp_path: Path) -> None:
     text = MATRIX.read_text(encoding="utf-8")
-    bumped = set_matrix_version(text, "3.57.0")
+    bumped = set_matrix_version(text, OTHER)
     path = tmp_path / "support_matrix.yaml"
     path.write_text(bumped, encoding="utf-8")
-    assert load_matrix(path)[0].sdk.version == "3.57.0"
+    assert load_matrix(path)[0].sdk.version == OTHER
     assert len(bumped.splitlines()) == len(text.splitlines())
     assert sum(a != b for a, b in zip(text.splitlines(), bumped.splitlines(), strict=True)) == 1
 
@@ -62,6 +64,9 @@ def test_report_is_green_only_when_every_step_passed_and_shows_a_failure_s_outpu
     assert "diff" in text and "stat" in text
 
     failed = render_report(rehearsal("passed", "failed", "skipped"))
-    assert "Result: **NOT green**" in failed and "CHANGED during the rehearsal" in failed
+    assert (
+        "Result: **NOT green**" in failed
+        and "Working tree CHANGED while the rehearsal ran" in failed
+    )
     assert "## step1 failed (last lines)\n\n```\nout 1\n```" in failed
     assert "## step0 failed" not in failed

@@ -193,11 +193,12 @@ def render_report(rehearsal: Rehearsal) -> str:
         "",
         "## Steps",
         "",
-        "| step | command | outcome | time |",
-        "|---|---|---|--:|",
+        "| step | command | outcome | time | last line of output |",
+        "|---|---|---|--:|---|",
     ]
     lines += [
-        f"| {s.name} | `{s.command}` | {s.outcome} | {s.seconds:.0f} s |" for s in rehearsal.steps
+        f"| {s.name} | `{s.command}` | {s.outcome} | {s.seconds:.0f} s | {last_line(s.output)} |"
+        for s in rehearsal.steps
     ]
     lines += ["", "## Surface diff (`make surface-diff`)", ""]
     lines += [rehearsal.surface_diff.rstrip() or "(not produced)", ""]
@@ -208,6 +209,14 @@ def render_report(rehearsal: Rehearsal) -> str:
             tail = step.output.rstrip().splitlines()[-OUTPUT_TAIL_LINES:]
             lines += ["", f"## {step.name} failed (last lines)", "", "```", *tail, "```"]
     return "\n".join(lines) + "\n"
+
+
+def last_line(output: str) -> str:
+    """A step's own summary (pytest's counts, ruff's verdict), fit for a table cell."""
+    lines = [line.strip(" =") for line in output.splitlines() if line.strip(" =")]
+    text = lines[-1] if lines else ""
+    text = text[:117] + "..." if len(text) > 120 else text
+    return text.replace("|", "\\|")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from generator.bump_rehearsal import Rehearsal, Step, render_report, set_matrix_version, set_pin
+from generator.bump_rehearsal import (
+    Rehearsal,
+    Step,
+    last_line,
+    render_report,
+    set_matrix_version,
+    set_pin,
+)
 from generator.errors import GeneratorError
 from generator.matrix import load_matrix
 from generator.regen import MATRIX, ROOT
@@ -60,7 +67,7 @@ def test_report_is_green_only_when_every_step_passed_and_shows_a_failure_s_outpu
     passed.tree_untouched = True
     text = render_report(passed)
     assert "Result: **green**. Working tree untouched." in text
-    assert "| step1 | `make step1` | passed | 3 s |" in text
+    assert "| step1 | `make step1` | passed | 3 s | out 1 |" in text
     assert "diff" in text and "stat" in text
 
     failed = render_report(rehearsal("passed", "failed", "skipped"))
@@ -70,3 +77,10 @@ def test_report_is_green_only_when_every_step_passed_and_shows_a_failure_s_outpu
     )
     assert "## step1 failed (last lines)\n\n```\nout 1\n```" in failed
     assert "## step0 failed" not in failed
+
+
+def test_last_line_is_the_step_s_summary_without_pytest_s_rules_or_table_breaking_pipes() -> None:
+    pytest_output = "....\n===== 312 passed, 3 skipped in 63.10s (0:01:03) =====\n\n"
+    assert last_line(pytest_output) == "312 passed, 3 skipped in 63.10s (0:01:03)"
+    assert last_line("a | b\n") == "a \\| b"
+    assert last_line("") == ""

@@ -1,4 +1,4 @@
-"""End to end: the official openai client (1.109.1) against a real gateway process.
+"""End to end: the official openai client (the pinned release) against a real gateway process.
 
 The gateway runs under uvicorn with a test catalog on a real reference engine
 (see conftest.py); the client is changed only in base_url, api_key and model.

@@ -62,7 +62,7 @@ surface-diff: install
 
 # The audited snapshots, accepted after `make regen` on a bump. Only the modules
 # that own snapshots, each run whole and never with -x: syrupy deletes the
-# snapshots that an update run stopped early or filtered (-k) did not reach.
+# snapshots that an update run stopped early by a failure did not reach.
 SNAPSHOT_TESTS := $(patsubst tests/__snapshots__/%,tests/%.py,$(wildcard tests/__snapshots__/*))
 accept-snapshots: install
 	$(PYTHON) -m pytest -q --snapshot-update $(SNAPSHOT_TESTS)

@@ -1,12 +1,17 @@
 # The README's two commands (`make serve`, `make test`) do everything on a fresh
 # machine: system packages, the virtualenv, then the job itself.
-PYTHON := .venv/bin/python
+# VENV and BASE_PYTHON pick another interpreter (CI checks 3.12 and 3.13 this way):
+#   make VENV=.venv-3.13 BASE_PYTHON=/root/.pyenv/versions/3.13.0/bin/python3 test
+VENV ?= .venv
+BASE_PYTHON ?= python3
+PYTHON := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 # Tools the tests and the generator start (ruff, python) come from the virtualenv.
-export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: system-deps install regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway surface-diff trial-datamodel-codegen
+	bench-validator bench-gateway surface-diff trial-datamodel-codegen accept-snapshots \
+	bump-rehearsal
 
 # redis-server (shared rate-limit tests) and chromium (the page's browser test).
 system-deps:
@@ -18,13 +23,13 @@ system-deps:
 		fi; \
 	fi
 
-.venv/installed: pyproject.toml
-	python3 -m venv .venv
-	.venv/bin/pip install --quiet --upgrade pip
-	.venv/bin/pip install --quiet -e '.[generator,dev]'
+$(VENV)/installed: pyproject.toml
+	$(BASE_PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[generator,dev]'
 	touch $@
 
-install: .venv/installed
+install: $(VENV)/installed
 
 regen: install
 	$(PYTHON) -m generator regen
@@ -60,8 +65,21 @@ surface-diff: install
 # (docs/datamodel-code-generator.md); it lives in a scratch venv, not the project's.
 TRIAL_CODEGEN := datamodel-code-generator==0.89.0
 .trial/venv/bin/datamodel-codegen:
-	python3 -m venv .trial/venv
+	$(BASE_PYTHON) -m venv .trial/venv
 	.trial/venv/bin/pip install --quiet '$(TRIAL_CODEGEN)'
 
 trial-datamodel-codegen: install .trial/venv/bin/datamodel-codegen
 	$(PYTHON) bench/datamodel_codegen_trial.py --codegen .trial/venv/bin/datamodel-codegen
+
+# The audited snapshots, accepted after `make regen` on a bump. Only the modules
+# that own snapshots, each run whole and never with -x: syrupy deletes the
+# snapshots that an update run stopped early by a failure did not reach.
+SNAPSHOT_TESTS := $(patsubst tests/__snapshots__/%,tests/%.py,$(wildcard tests/__snapshots__/*))
+accept-snapshots: install
+	$(PYTHON) -m pytest -q --snapshot-update $(SNAPSHOT_TESTS)
+
+# The whole bump procedure against openai==VERSION in a scratch clone of HEAD;
+# prints one report. The working tree and its pin are left as they are.
+bump-rehearsal: install
+	@test -n "$(VERSION)" || { echo "usage: make bump-rehearsal VERSION=x.y.z"; exit 2; }
+	$(PYTHON) -m generator.bump_rehearsal $(VERSION)

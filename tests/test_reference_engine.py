@@ -10,9 +10,9 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import openai
@@ -69,9 +69,27 @@ def served_client() -> Iterator[TestClient]:
         yield test_client
 
 
-def chat(client: TestClient, **fields: Any) -> httpx.Response:
+class Answer(Protocol):
+    """A TestClient response: httpx's, or httpx2's when the SDK brings httpx2 (openai 3.x)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def json(self) -> Any: ...
+
+
+def chat(client: TestClient, **fields: Any) -> Answer:
     body = {"model": "any-model", "messages": USER_HELLO, **fields}
-    response: httpx.Response = client.post("/v1/chat/completions", json=body)
+    response: Answer = client.post("/v1/chat/completions", json=body)
     return response
 
 
@@ -320,8 +338,8 @@ def test_debug_stats_count_started_and_completed_streams(client: TestClient) -> 
 # --- legacy completions ------------------------------------------------------------
 
 
-def completions(client: TestClient, **fields: Any) -> httpx.Response:
-    response: httpx.Response = client.post("/v1/completions", json={"model": "m", **fields})
+def completions(client: TestClient, **fields: Any) -> Answer:
+    response: Answer = client.post("/v1/completions", json={"model": "m", **fields})
     return response
 
 

@@ -8,6 +8,7 @@ the way is an ApiError, answered in OpenAI's envelope by the app.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -23,7 +24,9 @@ from starlette.types import Receive, Scope, Send
 from gateway import responses
 from gateway.anchors import endpoint_anchor
 from gateway.auth import KeyRecord, KeyStore
+from gateway.bodies import BodyBudget, body_too_slow
 from gateway.catalog import IndexedCatalog, Model
+from gateway.drain import DRAIN, Drain, shutting_down
 from gateway.errors import ApiError
 from gateway.health import HealthMonitor
 from gateway.ratelimit import RateLimiter, rate_limit_error
@@ -71,7 +74,10 @@ class Gateway:
         upstream: Upstream,
         health: HealthMonitor,
         max_body_bytes: int,
-        doc_base_url: str | None = None,
+        docs_url: str,
+        bodies: BodyBudget | None = None,
+        body_timeout_s: float = 30.0,
+        drain: Drain = DRAIN,
     ) -> None:
         self.catalog = catalog
         self.keys = keys
@@ -79,7 +85,10 @@ class Gateway:
         self.upstream = upstream
         self.health = health
         self.max_body_bytes = max_body_bytes
-        self.doc_base_url = doc_base_url
+        self.docs_url = docs_url
+        self.bodies = bodies or BodyBudget(4 * max_body_bytes)
+        self.body_timeout_s = body_timeout_s
+        self.drain = drain
 
     async def admit(self, request: Request, tokens: int) -> tuple[KeyRecord, dict[str, str]]:
         """Authenticate and count one request; the rate-limit headers for its answer."""
@@ -94,18 +103,32 @@ class Gateway:
         return decision.headers
 
     async def body(self, request: Request) -> bytes:
-        """The request body, refused with a 413 past `max_body_bytes` without reading it all."""
+        """The request body, refused with a 413 past `max_body_bytes` without reading it all.
+
+        A 408 when it does not arrive within `body_timeout_s`, a 503 when the
+        process already holds its budget of bodies (see gateway.bodies).
+        """
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             raise self._too_large(int(declared))
+        self.bodies.reserve(request.scope, int(declared) if declared.isdigit() else 0)
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                return await self._read_body(request)
+        except TimeoutError:
+            raise body_too_slow(self.body_timeout_s) from None
+
+    async def _read_body(self, request: Request) -> bytes:
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.max_body_bytes:
                 raise self._too_large(size)
+            self.bodies.reserve(request.scope, size)
             chunks.append(chunk)
-        return b"".join(chunks)
+        # One chunk (a small body) is returned as is: no copy.
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _too_large(self, size: int) -> ApiError:
         return ApiError(
@@ -151,20 +174,21 @@ class Gateway:
                 forwarded = forward_body(body, model.upstream_model, rewrites)
                 url = f"{self.catalog.base_urls[model.id]}{upstream_path}"
                 if getattr(typed, "stream", None) is True:
-                    docs = doc_base(self.doc_base_url, request)
-                    return await self._stream(url, forwarded, model, headers, docs)
-                reply = await self.upstream.post_json(url, forwarded, model.id)
+                    return await self._stream(url, forwarded, model, headers)
+                async with self.drain.bounded():
+                    reply = await self.upstream.post_json(url, forwarded, model.id)
                 payload = _rewritten(validator.endpoint, reply.payload, model, typed)
                 return JSONBytes(_encode(payload), reply.status, headers=headers)
 
         return handle
 
     async def _stream(
-        self, url: str, body: bytes, model: Model, headers: dict[str, str], docs: str
+        self, url: str, body: bytes, model: Model, headers: dict[str, str]
     ) -> Response:
-        upstream = await self.upstream.open_stream(url, body, model.id)
+        async with self.drain.bounded():
+            upstream = await self.upstream.open_stream(url, body, model.id)
         return StreamingResponse(
-            relay(upstream, model, docs),
+            relay(upstream, model, self.docs_url, self.drain),
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache"},
         )
@@ -279,17 +303,17 @@ def forward_body(body: bytes, upstream_model: str, rewrites: list[Rewrite]) -> b
     return _encode(fields)
 
 
-def doc_base(configured: str | None, request: Request) -> str:
-    """Where `doc_url`s point: the configured page, else this gateway's own copy."""
-    return configured or f"{str(request.base_url).rstrip('/')}{DOCS_PATH}"
-
-
-async def relay(upstream: aiohttp.ClientResponse, model: Model, docs: str) -> AsyncIterator[bytes]:
+async def relay(
+    upstream: aiohttp.ClientResponse, model: Model, docs: str, drain: Drain = DRAIN
+) -> AsyncIterator[bytes]:
     """Relay an engine's event stream chunk by chunk, rewriting each chunk.
 
     When the client goes away Starlette cancels this generator; closing the
     engine's response in `finally` then stops the generation upstream too.
+    At the end of a shutdown's drain period `drain` fails the engine's
+    response, and the stream ends with an error event saying so.
     """
+    drain.track_stream(upstream)
     try:
         async for data in sse_data_lines(upstream):
             if data == b"[DONE]":
@@ -298,8 +322,10 @@ async def relay(upstream: aiohttp.ClientResponse, model: Model, docs: str) -> As
             yield b"data: " + _rewrite_chunk(data, model) + b"\n\n"
     except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as failure:
         # Headers are gone already: say it the way OpenAI's stream does, as an error event.
-        yield b"data: " + _encode(_stream_error(failure, model).envelope(docs)) + b"\n\n"
+        error = shutting_down() if drain.expired else _stream_error(failure, model)
+        yield b"data: " + _encode(error.envelope(docs)) + b"\n\n"
     finally:
+        drain.forget_stream(upstream)
         upstream.close()
 
 

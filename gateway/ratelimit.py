@@ -29,17 +29,26 @@ Backends
 
 When Redis is down: fail closed
 -------------------------------
-If Redis cannot be reached, or does not answer within 0.5 s (connect and
-socket timeouts, then one immediate retry on a fresh connection), the request
-is answered ``503`` with ``type: server_error``, message "Rate limiter
-unavailable..." and ``retry-after: 1``, instead of being let through
-unmetered. A Redis outage therefore stops traffic within about a second per
-request rather than silently lifting every key's limits; requests resume as
-soon as Redis answers again. Each failure is logged as a warning.
+Each check waits for Redis at most ``timeout_s`` (0.5 s by default,
+``timeouts.redis_s``) in total: waiting for a pooled connection, connecting,
+the script, and one immediate retry on a fresh connection (which heals a
+pooled connection Redis has dropped). If Redis cannot be reached or does not
+answer within that bound, the request is answered ``503`` with ``type:
+server_error``, message "Rate limiter unavailable..." and ``retry-after: 1``,
+instead of being let through unmetered. Requests resume as soon as Redis
+answers again. Failures are logged as warnings (the log handler writes the
+first of a burst and then a count, see gateway.logs).
+
+Concurrency: the connection pool holds up to ``max_connections`` (128)
+connections and a check that finds them all busy waits for one (within the
+same bound) rather than failing: a script takes well under a millisecond, so
+a healthy Redis serves any number of requests in flight, and the 503 means
+Redis is really unreachable or frozen.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -47,7 +56,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -312,27 +321,40 @@ class RedisRateLimiter:
     """Rate limits shared through Redis by every gateway replica; fails closed (503)."""
 
     def __init__(
-        self, url: str, *, key_prefix: str = "gateway:ratelimit:", timeout_s: float = 0.5
+        self,
+        url: str,
+        *,
+        key_prefix: str = "gateway:ratelimit:",
+        timeout_s: float = 0.5,
+        max_connections: int = 128,
     ) -> None:
-        self._client: Redis = Redis.from_url(
+        # A blocking pool: past max_connections a check waits for a free connection
+        # instead of failing at once (redis-py's default pool refuses beyond 100).
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             socket_timeout=timeout_s,
             # One quick retry heals a pooled connection Redis has dropped; more
             # (with redis-py's default backoff) would hold requests for seconds.
             retry=Retry(NoBackoff(), 1),
         )
+        self._client: Redis = Redis.from_pool(pool)
         self._script = self._client.register_script(_ACQUIRE_LUA)
         self._key_prefix = key_prefix
+        self._timeout_s = timeout_s
 
     async def acquire(self, key_id: str, rpm: int, tpm: int, tokens: int) -> Decision:
         _check_arguments(rpm, tpm, tokens)
         try:
-            reply = await self._script(
-                keys=[self._key_prefix + key_id], args=[rpm, tpm, tokens, _EPSILON]
-            )
-        except (RedisError, OSError) as exc:
-            logger.warning("rate limiter: Redis unavailable, refusing request: %s", exc)
+            # The whole check, retry included, within the promised bound.
+            async with asyncio.timeout(self._timeout_s):
+                reply = await self._script(
+                    keys=[self._key_prefix + key_id], args=[rpm, tpm, tokens, _EPSILON]
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            logger.warning("rate limiter: Redis unavailable, refusing request: %r", exc)
             raise _limiter_unavailable() from exc
         admitted, requests_left, tokens_left = reply
         return _decision(float(requests_left), float(tokens_left), rpm, tpm, tokens, admitted == 1)

@@ -1,7 +1,7 @@
 """Fixtures of the end-to-end tests: real processes on free loopback ports.
 
 The e2e tests (`@pytest.mark.e2e`) start the bundled reference engine, the
-gateway under uvicorn and redis-server as child processes, each on a free port
+gateway (`python -m gateway.serve`: uvicorn as deployed) and redis-server as child processes, each on a free port
 and logging to a file under pytest's tmp_path. Every start waits at most
 `READY_TIMEOUT_S` and every process is terminated (then killed) in `finally`.
 When a test fails, the tail of every running process's log is added to its
@@ -180,11 +180,15 @@ def running(
         stop(process)
 
 
-def gateway_command(port: int) -> list[str]:
-    return [
-        *(sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory"),
-        *("--host", "127.0.0.1", "--port", str(port), "--log-level", "info"),
-    ]
+def gateway_command() -> list[str]:
+    """The production entry point (uvicorn with the guarded protocol, logging, drain)."""
+    return [sys.executable, "-m", "gateway.serve"]
+
+
+def gateway_environment(config: Path, port: int, overrides: Mapping[str, str]) -> dict[str, str]:
+    """Where the gateway listens comes from its configuration, like its public base URL."""
+    listen = {"GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
+    return {"GATEWAY_CONFIG": str(config), **listen, **overrides}
 
 
 def write_gateway_config(
@@ -319,9 +323,9 @@ def start_gateway(tmp_path_factory: pytest.TempPathFactory, gateway_config: Path
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         log = tmp_path_factory.mktemp("gateway") / "gateway.log"
-        environment = {"GATEWAY_CONFIG": str(gateway_config), **overrides}
+        environment = gateway_environment(gateway_config, port, overrides)
         ready = lambda: answers_http(f"{url}/v1/models")  # noqa: E731 - a 401 means up
-        with running(f"gateway :{port}", gateway_command(port), url, log, ready, environment):
+        with running(f"gateway :{port}", gateway_command(), url, log, ready, environment):
             yield url
 
     return start
@@ -332,9 +336,9 @@ def _gateway(tmp_path_factory: pytest.TempPathFactory, gateway_config: Path) -> 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("gateway") / "gateway.log"
-    environment = {"GATEWAY_CONFIG": str(gateway_config)}
+    environment = gateway_environment(gateway_config, port, {})
     ready = lambda: answers_http(f"{url}/v1/models")  # noqa: E731 - a 401 means up
-    with running("gateway", gateway_command(port), url, log, ready, environment) as server:
+    with running("gateway", gateway_command(), url, log, ready, environment) as server:
         yield server
 
 

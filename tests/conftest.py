@@ -73,7 +73,7 @@ STALL_S = 5.0
 
 StartGateway = Callable[[Mapping[str, str]], AbstractContextManager[str]]
 StartRedis = Callable[[int], AbstractContextManager[str]]
-StartServer = Callable[[Mapping[str, str]], AbstractContextManager["Server"]]
+StartServer = Callable[..., AbstractContextManager["Server"]]
 
 
 @dataclass
@@ -182,9 +182,9 @@ def running(
         stop(process)
 
 
-def gateway_command() -> list[str]:
+def gateway_command(*args: str) -> list[str]:
     """The production entry point (uvicorn with the guarded protocol, logging, drain)."""
-    return [sys.executable, "-m", "gateway.serve"]
+    return [sys.executable, "-m", "gateway.serve", *args]
 
 
 def gateway_environment(config: Path, port: int, overrides: Mapping[str, str]) -> dict[str, str]:
@@ -320,17 +320,17 @@ def gateway_config(
 def start_gateway_server(
     tmp_path_factory: pytest.TempPathFactory, gateway_config: Path
 ) -> StartServer:
-    """Start another gateway on the test config, with GATEWAY_* overrides; yields its Server
-    (URL, process and log file), for tests that signal it or read its log."""
+    """Start another gateway on the test config, with GATEWAY_* overrides (and arguments of
+    `gateway.serve`); yields its Server (URL, process, log), to signal it or read its log."""
 
     @contextmanager
-    def start(overrides: Mapping[str, str]) -> Iterator[Server]:
+    def start(overrides: Mapping[str, str], *args: str) -> Iterator[Server]:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         log = tmp_path_factory.mktemp("gateway") / "gateway.log"
         environment = gateway_environment(gateway_config, port, overrides)
         ready = lambda: answers_http(f"{url}/v1/models")  # noqa: E731 - a 401 means up
-        command = gateway_command()
+        command = gateway_command(*args)
         with running(f"gateway :{port}", command, url, log, ready, environment) as server:
             yield server
 

@@ -5,16 +5,18 @@ export PYTHONPATH := $(CURDIR)
 # Tools the tests and the generator start (ruff, python) come from the virtualenv.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: system-deps install regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway surface-diff
+.PHONY: system-deps install browser-deps regen check-generated serve test lint typecheck bench \
+	bench-validator bench-gateway bench-soak surface-diff
 
-# redis-server (shared rate-limit tests) and chromium (the page's browser test).
+# redis-server (shared rate-limit tests), chromium (the browser tests) and npm (the
+# openai JavaScript SDK those load).
 system-deps:
-	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null; then \
+	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null \
+		|| ! command -v npm >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server chromium >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server chromium nodejs npm >/dev/null; \
 		else \
-			echo "install redis-server and chromium (e.g. sudo apt-get install redis-server chromium)"; exit 1; \
+			echo "install redis-server, chromium and npm (e.g. sudo apt-get install redis-server chromium nodejs npm)"; exit 1; \
 		fi; \
 	fi
 
@@ -26,6 +28,14 @@ system-deps:
 
 install: .venv/installed
 
+# The openai npm package at the version pinned in tests/browser/package.json (no lockfile:
+# one package without dependencies).
+tests/browser/node_modules/.installed: tests/browser/package.json
+	cd tests/browser && npm install --no-package-lock --no-audit --no-fund --loglevel=error
+	touch $@
+
+browser-deps: tests/browser/node_modules/.installed
+
 regen: install
 	$(PYTHON) -m generator regen
 
@@ -35,7 +45,7 @@ check-generated: install
 serve: install
 	$(PYTHON) -m gateway.serve
 
-test: system-deps install
+test: system-deps install browser-deps
 	$(PYTHON) -m pytest
 
 lint: install
@@ -52,6 +62,9 @@ bench-validator: install
 
 bench-gateway: install
 	$(PYTHON) bench/gateway_bench.py
+
+bench-soak: system-deps install
+	$(PYTHON) bench/soak.py
 
 surface-diff: install
 	$(PYTHON) -m generator surface-diff

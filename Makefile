@@ -6,7 +6,7 @@ export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: system-deps install browser-deps regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway bench-soak surface-diff
+	bench-validator bench-gateway bench-soak bench-memory surface-diff
 
 # redis-server (shared rate-limit tests), chromium (the browser tests) and npm (the
 # openai JavaScript SDK those load).
@@ -65,6 +65,9 @@ bench-gateway: install
 
 bench-soak: system-deps install
 	$(PYTHON) bench/soak.py
+
+bench-memory: install
+	$(PYTHON) bench/body_memory.py
 
 surface-diff: install
 	$(PYTHON) -m generator surface-diff

@@ -347,7 +347,7 @@ def main() -> int:
         before = [rss_and_fds(process.pid) for process, _ in stack.gateways]
         print(f"soak: {args.clients} clients, {args.seconds:g} s, 2 replicas, 1 redis, 1 engine")
         tally = asyncio.run(soak(stack, args.clients, args.seconds))
-        time.sleep(2)  # idle keep-alive connections closed
+        time.sleep(6)  # idle keep-alive connections closed (client 5 s, engine 4 s)
         alive = all(process.popen and process.popen.poll() is None for process, _ in stack.gateways)
         after = [rss_and_fds(process.pid) for process, _ in stack.gateways] if alive else before
         ok = report(tally, before, after, args.seconds)

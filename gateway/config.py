@@ -29,6 +29,7 @@ Environment overrides (each wins over the file):
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -172,6 +173,10 @@ def _check(config: Config, path: Path) -> None:
     _check_timeouts(config.timeouts, path)
     if config.logging.level.upper() not in _LOG_LEVELS:
         raise ConfigError(path, f"logging.level must be one of {', '.join(_LOG_LEVELS).lower()}")
+    try:
+        logging.Formatter(config.logging.format)  # checks the %-style fields
+    except ValueError as error:
+        raise ConfigError(path, f"logging.format: {error}") from None
     urls = {"public_base_url": config.public_base_url, "doc_base_url": config.doc_base_url}
     for name, url in urls.items():
         if url is not None and not url.startswith(("http://", "https://")):

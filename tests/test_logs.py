@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+import pytest
+
+from gateway.config import load_config
+from gateway.config_errors import ConfigError
 from gateway.logs import RepeatFilter
 
 
@@ -40,3 +45,11 @@ def test_different_warnings_and_info_lines_are_never_dropped() -> None:
     assert repeats.filter(record("first kind"))
     assert repeats.filter(record("second kind"))
     assert all(repeats.filter(record("engines serving", level=logging.INFO)) for _ in range(5))
+
+
+def test_a_bad_log_level_or_format_stops_start_up_naming_the_setting() -> None:
+    path = Path(__file__).resolve().parents[1] / "config" / "gateway.yaml"
+    with pytest.raises(ConfigError, match=r"logging\.level must be one of debug"):
+        load_config(path, {"GATEWAY_LOG_LEVEL": "loud"})
+    with pytest.raises(ConfigError, match=r"logging\.format: Invalid format"):
+        load_config(path, {"GATEWAY_LOG_FORMAT": "no fields"})

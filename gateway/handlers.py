@@ -172,6 +172,7 @@ class Gateway:
                 _require_category(model, categories, endpoint)
                 rewrites = apply_rules(typed, model, rules)
                 forwarded = forward_body(body, model.upstream_model, rewrites)
+                del body  # not held while the engine answers: the forwarded copy replaces it
                 url = f"{self.catalog.base_urls[model.id]}{upstream_path}"
                 if getattr(typed, "stream", None) is True:
                     return await self._stream(url, forwarded, model, headers)

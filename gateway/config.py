@@ -41,6 +41,7 @@ from gateway.config_errors import ConfigError, read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "gateway.yaml"
+DOCS_PATH = "/docs/compatibility"  # where the gateway serves its copy of the page
 
 
 class Limits(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -88,7 +89,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     @property
     def docs_url(self) -> str:
         """Where every `doc_url` points: the published page, else this gateway's copy."""
-        return self.doc_base_url or f"{self.base_url}/docs/compatibility"
+        return self.doc_base_url or f"{self.base_url}{DOCS_PATH}"
 
     def path(self, relative: str, base: Path) -> Path:
         candidate = Path(relative)

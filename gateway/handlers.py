@@ -41,7 +41,6 @@ _decode = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder().encode
 _DONE = b"data: [DONE]\n\n"
 _GENERATED = Path(__file__).resolve().parent.parent / "generated"
-DOCS_PATH = "/docs/compatibility"
 
 
 class JSONBytes(Response):

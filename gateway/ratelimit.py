@@ -44,10 +44,10 @@ count, see gateway.logs).
 Concurrency: the checks of all requests in flight are sent together, one
 pipeline per event-loop turn (gateway.redis_batch), on a pool of up to
 ``max_connections`` connections that waits for a free one rather than
-failing (redis-py's default pool refused past 100). The bound is per operation rather than for
-the whole check on purpose: under a burst the event loop is busy, and a
-whole-check deadline would turn the gateway's own load into 503s although
-Redis answers every operation promptly.
+failing (redis-py's default pool refused past 100). The bound is per
+operation rather than for the whole check on purpose: under a burst the
+event loop is busy, and a whole-check deadline would turn the gateway's own
+load into 503s although Redis answers every operation promptly.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import subprocess
 import sys
 import time
@@ -77,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     key = LOCAL_KEY_HINT if embedded else "(from your keys file)"
     print(f"gateway on http://{config.host}:{config.port}/v1  key: {key}")
+    # uvicorn re-raises SIGTERM once its shutdown is done; with the default handler the
+    # process would die there and leave the reference engine running.
+    signal.signal(signal.SIGTERM, _exit)
     try:
         uvicorn.run(
             "gateway.app:create_app",
@@ -99,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             engine.terminate()
             engine.wait(timeout=10)
     return 0
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _check_workers(config: Config, path: Path, workers: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -143,3 +144,49 @@ def test_two_workers_on_redis_admit_the_keys_limit_once(
     admitted = statuses.count(200)
     assert statuses.count(200) + statuses.count(429) == 2 * rpm
     assert rpm <= admitted <= rpm + int(elapsed * rpm / 60)  # refill during a slow burst
+
+
+def test_sigterm_to_serve_stops_the_reference_engine_it_started(
+    unused_port: Callable[[], int], tmp_path: Path
+) -> None:
+    """`make serve` started the engine; after SIGTERM neither the gateway nor it is left."""
+    gateway_port, engine_port = unused_port(), unused_port()
+    config = tmp_path / "config"
+    shutil.copytree(REPO_ROOT / "config", config)
+    catalog = config / "catalog.yaml"
+    catalog.write_text(catalog.read_text().replace("127.0.0.1:8001", f"127.0.0.1:{engine_port}"))
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    environment |= {
+        "GATEWAY_CONFIG": str(config / "gateway.yaml"),
+        "GATEWAY_PORT": str(gateway_port),
+    }
+    command = [sys.executable, "-m", "gateway.serve", "--with-reference-engine"]
+    serve = subprocess.Popen(
+        [*command, "--engine-port", str(engine_port)],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    engine = f"http://127.0.0.1:{engine_port}/health"
+    try:
+        deadline = time.monotonic() + 30
+        while not answers(f"http://127.0.0.1:{gateway_port}/v1/models"):
+            assert serve.poll() is None and time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.1)
+        assert answers(engine)
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=DRAIN_S + EXIT_SLACK_S + 10) == 0
+        assert not answers(engine)  # the engine was stopped before serve exited
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait(timeout=10)
+
+
+def answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=1)
+    except httpx.TransportError:
+        return False
+    return True

@@ -9,17 +9,19 @@ export PYTHONPATH := $(CURDIR)
 # Tools the tests and the generator start (ruff, python) come from the virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: system-deps install regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway surface-diff trial-datamodel-codegen accept-snapshots \
-	bump-rehearsal
+.PHONY: system-deps install browser-deps regen check-generated serve test lint typecheck bench \
+	bench-validator bench-gateway bench-soak bench-memory surface-diff trial-datamodel-codegen \
+	accept-snapshots bump-rehearsal
 
-# redis-server (shared rate-limit tests) and chromium (the page's browser test).
+# redis-server (shared rate-limit tests), chromium (the browser tests) and npm (the
+# openai JavaScript SDK those load).
 system-deps:
-	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null; then \
+	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null \
+		|| ! command -v npm >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server chromium >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server chromium nodejs npm >/dev/null; \
 		else \
-			echo "install redis-server and chromium (e.g. sudo apt-get install redis-server chromium)"; exit 1; \
+			echo "install redis-server, chromium and npm (e.g. sudo apt-get install redis-server chromium nodejs npm)"; exit 1; \
 		fi; \
 	fi
 
@@ -31,6 +33,14 @@ $(VENV)/installed: pyproject.toml
 
 install: $(VENV)/installed
 
+# The openai npm package at the version pinned in tests/browser/package.json (no lockfile:
+# one package without dependencies).
+tests/browser/node_modules/.installed: tests/browser/package.json
+	cd tests/browser && npm install --no-package-lock --no-audit --no-fund --loglevel=error
+	touch $@
+
+browser-deps: tests/browser/node_modules/.installed
+
 regen: install
 	$(PYTHON) -m generator regen
 
@@ -40,7 +50,7 @@ check-generated: install
 serve: install
 	$(PYTHON) -m gateway.serve
 
-test: system-deps install
+test: system-deps install browser-deps
 	$(PYTHON) -m pytest
 
 lint: install
@@ -57,6 +67,12 @@ bench-validator: install
 
 bench-gateway: install
 	$(PYTHON) bench/gateway_bench.py
+
+bench-soak: system-deps install
+	$(PYTHON) bench/soak.py
+
+bench-memory: install
+	$(PYTHON) bench/body_memory.py
 
 surface-diff: install
 	$(PYTHON) -m generator surface-diff

@@ -20,9 +20,10 @@ def request(path: str) -> Request:
         "path": path,
         "raw_path": path.encode(),
         "query_string": b"",
-        "headers": [(b"host", b"gateway.test")],
+        # An unauthenticated header: the doc_url must not be built from it.
+        "headers": [(b"host", b"evil.example")],
         "scheme": "http",
-        "server": ("gateway.test", 80),
+        "server": ("evil.example", 80),
         "root_path": "",
     }
     return Request(scope)
@@ -31,7 +32,8 @@ def request(path: str) -> Request:
 def test_unexpected_exception_is_a_500_envelope_without_internals(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    handler = _crash_handler(Config(catalog="c.yaml", keys="k.yaml"))
+    config = Config(catalog="c.yaml", keys="k.yaml", public_base_url="http://gateway.test")
+    handler = _crash_handler(config)
     secret = "KeyError('sk-live-do-not-leak') at /srv/gateway/handlers.py line 42"
     with caplog.at_level(logging.ERROR, logger="gateway"):
         response = asyncio.run(handler(request("/v1/chat/completions"), RuntimeError(secret)))

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import ApiError
+from gateway.limit_headers import FALLBACK_HEADERS, RATE_LIMIT_HEADERS, RETRY_HEADERS
 
 ALLOWED_METHODS = ("GET", "POST")
 ALLOWED_HEADERS = frozenset(
@@ -40,18 +41,10 @@ ALLOWED_HEADERS = frozenset(
     }
 )
 ALLOWED_PREFIX = "x-stainless-"
+# What browser code may read: the limits, when to retry, the request id, and what a
+# rule's fallback applied (the json_schema fallback's header, declared in the matrix).
 EXPOSED_HEADERS = ", ".join(
-    (
-        "x-ratelimit-limit-requests",
-        "x-ratelimit-limit-tokens",
-        "x-ratelimit-remaining-requests",
-        "x-ratelimit-remaining-tokens",
-        "x-ratelimit-reset-requests",
-        "x-ratelimit-reset-tokens",
-        "retry-after",
-        "retry-after-ms",
-        "x-request-id",
-    )
+    (*RATE_LIMIT_HEADERS, *RETRY_HEADERS, "x-request-id", *FALLBACK_HEADERS)
 )
 MAX_AGE_S = "600"
 

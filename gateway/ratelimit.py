@@ -64,6 +64,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, RedisError
 
+from gateway import limit_headers as names
 from gateway.errors import ApiError
 from gateway.redis_batch import ScriptBatcher
 
@@ -193,12 +194,12 @@ def _decision(
     remaining_requests = math.floor(requests_left + _EPSILON)
     remaining_tokens = math.floor(tokens_left + _EPSILON)
     headers = {
-        "x-ratelimit-limit-requests": str(rpm),
-        "x-ratelimit-limit-tokens": str(tpm),
-        "x-ratelimit-remaining-requests": str(remaining_requests),
-        "x-ratelimit-remaining-tokens": str(remaining_tokens),
-        "x-ratelimit-reset-requests": format_reset(_seconds_until(requests_left, rpm, rpm)),
-        "x-ratelimit-reset-tokens": format_reset(_seconds_until(tokens_left, tpm, tpm)),
+        names.LIMIT_REQUESTS: str(rpm),
+        names.LIMIT_TOKENS: str(tpm),
+        names.REMAINING_REQUESTS: str(remaining_requests),
+        names.REMAINING_TOKENS: str(remaining_tokens),
+        names.RESET_REQUESTS: format_reset(_seconds_until(requests_left, rpm, rpm)),
+        names.RESET_TOKENS: format_reset(_seconds_until(tokens_left, tpm, tpm)),
     }
     if allowed:
         return Decision(True, headers, 0.0, None)
@@ -206,8 +207,8 @@ def _decision(
     if exceeded is None:  # only if a backend refused what the shared rule admits
         exceeded, retry_after_s = "requests", _seconds_until(requests_left, 1, rpm)
     retry_ms = _ceil_ms(retry_after_s)
-    headers["retry-after"] = str(max(1, math.ceil(retry_ms / 1000)))
-    headers["retry-after-ms"] = str(retry_ms)
+    headers[names.RETRY_AFTER] = str(max(1, math.ceil(retry_ms / 1000)))
+    headers[names.RETRY_AFTER_MS] = str(retry_ms)
     if exceeded == "requests":
         used, requested = rpm - remaining_requests, 1
     else:
@@ -370,5 +371,5 @@ def _limiter_unavailable() -> ApiError:
         "refuses requests it cannot count. Please try again shortly.",
         type="server_error",
         anchor="rate-limits",
-        headers={"retry-after": "1"},
+        headers={names.RETRY_AFTER: "1"},
     )

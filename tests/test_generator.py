@@ -166,8 +166,14 @@ def test_check_order_without_a_stage_stops_regen(tmp_path: Path) -> None:
             "tool_uses",
             "did you mean 'tool_use'?",
         ),
+        (
+            "header: {name: x-gateway-fallback,",
+            "header: {name: x-gateway-fallbak,",
+            "x-gateway-fallbak",
+            "did you mean 'x-gateway-fallback'?",
+        ),
     ],
-    ids=["category", "endpoint-of-a-category", "capability"],
+    ids=["category", "endpoint-of-a-category", "capability", "fallback-header"],
 )
 def test_matrix_word_outside_the_catalog_vocabulary_stops_regen_with_line_and_suggestion(
     tmp_path: Path, old: str, new: str, typo: str, expected: str

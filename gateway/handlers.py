@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from gateway import responses
+from gateway import responses, serving
 from gateway.anchors import endpoint_anchor
 from gateway.auth import KeyRecord, KeyStore
 from gateway.bodies import BodyBudget, body_too_slow
@@ -141,16 +141,16 @@ class Gateway:
         )
 
     def model(self, model_id: str) -> Model:
+        """The catalog's model, or 404 `model_not_found` (gateway.serving)."""
         model = self.catalog.model(model_id)
         if model is None:
-            raise ApiError(
-                404,
-                f"The model `{model_id}` does not exist or you do not have access to it.",
-                param=None,  # as api.openai.com answers it
-                code="model_not_found",
-                anchor="model-discovery",
-            )
+            raise serving.not_found(model_id)
         return model
+
+    def require_serving(self, model: Model) -> None:
+        """A 503 for a catalog model whose engine failed its last health check."""
+        if not serving.is_serving(model, self.health.serving):
+            raise serving.not_serving(model, self.health.interval_s)
 
     def proxy(
         self,
@@ -174,6 +174,7 @@ class Gateway:
                 model = self.model(typed.model)
                 _require_category(model, categories, endpoint)
                 applied = apply_rules(typed, model, rules)
+                self.require_serving(model)  # after every 400: those do not depend on the engine
                 forwarded = forward_body(body, model.upstream_model, applied)
                 del body  # not held while the engine answers: the forwarded copy replaces it
                 url = f"{self.catalog.base_urls[model.id]}{upstream_path}"
@@ -206,15 +207,17 @@ class Gateway:
 
         async def handle(request: Request) -> Response:
             _, headers = await self.admit(request, 0)
-            serving = self.health.serving
+            engines = self.health.serving
             model_id = request.path_params.get("model")
             if model_id is not None:
                 with errors_carry(headers):
-                    return JSONBytes(_encode(_model_object(self.model(model_id))), headers=headers)
+                    model = self.model(model_id)
+                    self.require_serving(model)
+                    return JSONBytes(_encode(_model_object(model)), headers=headers)
             data = [
                 _model_object(m)
                 for m in sorted(self.catalog.models.values(), key=lambda m: m.id)
-                if m.engine in serving
+                if serving.is_serving(m, engines)
             ]
             return JSONBytes(_encode({"object": "list", "data": data}), headers=headers)
 

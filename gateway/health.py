@@ -19,6 +19,11 @@ class HealthMonitor:
         self.serving: frozenset[str] = frozenset()
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def interval_s(self) -> float:
+        """How long a failed engine can stay marked down after it is back."""
+        return self._interval_s
+
     async def start(self) -> None:
         await self.check_once()
         self._task = asyncio.create_task(self._loop())

@@ -16,7 +16,7 @@ import types
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gateway import limit_headers
+from gateway import limit_headers, serving
 from gateway.anchors import TOPICS, check_anchor, endpoint_anchor, field_anchor, param_anchor, slug
 from gateway.errors import RequestValidationError
 from gateway.validation import Validator
@@ -94,7 +94,7 @@ RESERVED_CODES = (
         "model_not_found",
         404,
         "`invalid_request_error`",
-        "The model you named does not exist or is not currently serving.",
+        serving.NOT_FOUND_MEANING,
         "model-discovery",
     ),
     ReservedCode(
@@ -261,6 +261,7 @@ class PageData:
     authentication: tuple[Prose, ...]
     rate_limit_headers: tuple[tuple[str, str], ...]
     categories: tuple[tuple[str, tuple[str, ...]], ...]
+    serving_rule: str
     errors_summary: str
     errors_validation: str
     errors_doc_url: str
@@ -299,6 +300,7 @@ def page_data(matrix: Matrix, surface: ir.Surface) -> PageData:
         authentication=tuple(prose(item) for item in matrix.authentication),
         rate_limit_headers=RATE_LIMIT_HEADERS,
         categories=matrix.endpoint_titles_by_category(),
+        serving_rule=serving.SERVING_RULE,
         errors_summary=matrix.errors.summary,
         errors_validation=matrix.errors.validation,
         errors_doc_url=matrix.errors.doc_url,

@@ -304,6 +304,24 @@ def test_models_retrieve_answers_one_model_or_model_not_found(
     assert failure.value.code == "model_not_found"
 
 
+def test_a_catalog_model_that_is_not_serving_is_a_503_everywhere_not_a_404(
+    gateway_url: str, local_key: str
+) -> None:
+    """The list leaves it out; retrieve and inference say it is down, and when to retry."""
+    client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=local_key, max_retries=0)
+    assert "offline-model" not in {m.id for m in client.models.list()}
+    calls: list[Callable[[], object]] = [
+        lambda: client.models.retrieve("offline-model"),
+        lambda: client.chat.completions.create(model="offline-model", messages=user("hi")),
+    ]
+    for call in calls:
+        with pytest.raises(openai.InternalServerError) as failure:
+            call()
+        assert failure.value.status_code == 503
+        assert "'offline-model' is not serving right now" in failure.value.message
+        assert failure.value.response.headers["retry-after"].isdigit()
+
+
 def test_legacy_completion_is_answered(gateway_client: openai.OpenAI) -> None:
     raw = gateway_client.completions.with_raw_response.create(model="chat-plain", prompt="hi there")
     completion = raw.parse()

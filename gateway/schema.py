@@ -9,6 +9,7 @@ of these, each with its SDK field path beside it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 JsonScalar = str | int | float | bool
 
@@ -67,13 +68,18 @@ class Object:
     name: str
     fields: tuple[Field, ...]
     tag_field: str | None = None  # set when the object is one branch of a tagged union
+    # The value of `tag_field` that picks this branch: found once, when the table is built.
+    tag: JsonScalar | None = dataclass_field(init=False, repr=False, compare=False)
 
-    @property
-    def tag(self) -> JsonScalar | None:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", self._tag())
+
+    def _tag(self) -> JsonScalar | None:
         if self.tag_field is None:
             return None
-        field = next(f for f in self.fields if f.name == self.tag_field)
-        assert isinstance(field.type, Enum)
+        field = next((f for f in self.fields if f.name == self.tag_field), None)
+        if field is None or not isinstance(field.type, Enum):
+            raise ValueError(f"{self.name}: tag field {self.tag_field!r} is not a literal field")
         return field.type.values[0]
 
 

@@ -9,49 +9,34 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.catalog_page import catalog_page
 from gateway.handlers import Gateway
-from gateway.rules import Rule
+from gateway.rules import FallBack, FallbackHeader, RejectContentParts, RejectFields, Rule
 from generated.validators import chat_completions, completions, embeddings
 
 # matrix rules of chat.completions
 RULES_CHAT_COMPLETIONS: tuple[Rule, ...] = (
-    Rule(
+    RejectFields(
         key="tools-need-tool-use",
         endpoint="chat.completions",
         fields=("tools", "tool_choice", "functions", "function_call"),
         requires="tool_use",
-        action="reject",
-        when_type=None,
-        fallback=None,
-        header=None,
-        instruction=None,
-        content_part_types=(),
         except_values=("none",),
     ),
-    Rule(
+    FallBack(
         key="json-schema-fallback",
         endpoint="chat.completions",
         fields=("response_format",),
         requires="structured_output",
-        action="fallback",
         when_type="json_schema",
         fallback={"type": "json_object"},
-        header=("x-gateway-fallback", "response_format=json_object"),
+        header=FallbackHeader(name="x-gateway-fallback", value="response_format=json_object"),
         instruction="Respond with a JSON object that conforms to the JSON schema named {name} below. Output only the JSON object.\n{schema}",
-        content_part_types=(),
-        except_values=(),
     ),
-    Rule(
+    RejectContentParts(
         key="vision-needs-multimodal",
         endpoint="chat.completions",
         fields=("messages",),
         requires="vision",
-        action="reject",
-        when_type=None,
-        fallback=None,
-        header=None,
-        instruction=None,
         content_part_types=("image_url",),
-        except_values=(),
     ),
 )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gateway.catalog import Capability, Category
 from gateway.limit_headers import FALLBACK_HEADERS
+from gateway.rules import FallBack
 from generator import ir
 from generator.errors import GeneratorError
 from generator.matrix import CrossFieldRule, Matrix, ValueCheck, suggest
@@ -57,7 +58,7 @@ def crosscheck(matrix: Matrix, surface: ir.Surface, path: Path, lines: dict[Loca
         _require(
             rule.requires, capabilities, path, lines, requires_spot, "the catalog's capabilities"
         )
-        if rule.header is not None:  # browser code must be able to read it (CORS)
+        if isinstance(rule, FallBack) and rule.header is not None:  # browser code reads it
             header_spot: Location = ("rules", index, "header", "name")
             owner = "the fallback headers of gateway/limit_headers.py"
             _require(rule.header.name, list(FALLBACK_HEADERS), path, lines, header_spot, owner)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from gateway import limit_headers, serving
 from gateway.anchors import TOPICS, check_anchor, endpoint_anchor, field_anchor, param_anchor, slug
 from gateway.errors import RequestValidationError
+from gateway.rules import FallBack, Rule
 from gateway.validation import Validator
 from gateway.wording import number_text, out_of_range
 from generator import ir
@@ -35,7 +36,6 @@ from generator.matrix import (
     Matrix,
     Prose,
     Row,
-    Rule,
     Section,
     ValueCheck,
     check_stage,
@@ -294,7 +294,9 @@ def page_data(matrix: Matrix, surface: ir.Surface) -> PageData:
         rules=tuple(_rule(r, matrix) for r in matrix.rules),
         stages=_stages(matrix),
         fallback_headers=tuple(
-            (r.header.name, r.header.value, rule_anchor(r)) for r in matrix.rules if r.header
+            (r.header.name, r.header.value, rule_anchor(r))
+            for r in matrix.rules
+            if isinstance(r, FallBack) and r.header
         ),
         response_fields=matrix.response_fields,
         authentication=tuple(prose(item) for item in matrix.authentication),
@@ -371,7 +373,7 @@ def _field(endpoint: Endpoint, field: ir.Field, matrix: Matrix) -> FieldDoc:
         if c.field == field.name
     )
     needs = tuple(
-        f"{_rule_summary(r)} ([rule](#{rule_anchor(r)}))."
+        f"{r.summary()} ([rule](#{rule_anchor(r)}))."
         for r in matrix.rules
         if r.endpoint == endpoint.key and field.name in r.fields
     )
@@ -485,56 +487,8 @@ def rule_anchor(rule: Rule) -> str:
     return f"rule-{slug(rule.key)}"
 
 
-def _rule_summary(rule: Rule) -> str:
-    """What a rule means for one of its fields, in a few words for the field's row."""
-    label = f"`{rule.requires}`"
-    if rule.content_part_types:
-        parts = ", ".join(f"`{t}`" for t in rule.content_part_types)
-        return f"Content parts of type {parts} need a model labeled {label}"
-    if rule.action == "reject":
-        return f"Needs a model labeled {label}"
-    fallback = json.dumps(rule.fallback or {})
-    return f"Type `{rule.when_type}` falls back to `{fallback}` on models not labeled {label}"
-
-
 def _rule(rule: Rule, matrix: Matrix) -> RuleDoc:
-    fields = ", ".join(f"`{f}`" for f in rule.fields)
-    where = matrix.endpoint(rule.endpoint).title
-    label = f"`{rule.requires}`"
-    if rule.content_part_types:
-        parts = ", ".join(f"`{t}`" for t in rule.content_part_types)
-        text = (
-            f"{where}: content parts of type {parts} in {fields} need a model labeled {label} "
-            "in the catalog; otherwise the request is answered 400 with `param` set to the "
-            "content part, e.g. `messages[0].content[1]`."
-        )
-    elif rule.action == "reject":
-        text = (
-            f"{where}: {fields} need a model labeled {label} in the catalog; otherwise the "
-            "request is answered 400 with `param` set to the field."
-        )
-        if rule.except_values:
-            allowed = ", ".join(f'`"{v}"`' for v in rule.except_values)
-            text += f" The value {allowed} asks for none of it and goes through on any model."
-    else:
-        fallback = json.dumps(rule.fallback or {})
-        text = (
-            f"{where}: {fields} of type `{rule.when_type}` needs a model labeled {label}; "
-            f"on other models it falls back to `{fallback}` and the request goes through."
-        )
-        if rule.header is not None:
-            text += (
-                f" The answer then carries the header `{rule.header.name}: {rule.header.value}`, "
-                "so a client that parses the reply against its schema can tell why it may not fit."
-            )
-        if rule.instruction is not None:
-            text += (
-                " So that JSON mode still has the shape to follow, the engine gets the schema "
-                "as a system message put before your messages: "
-                f'"{" ".join(rule.instruction.split())}" (`{{name}}` and `{{schema}}` are the '
-                "`json_schema`'s name and its schema as JSON)."
-            )
-    return RuleDoc(rule_anchor(rule), text)
+    return RuleDoc(rule_anchor(rule), rule.description(matrix.endpoint(rule.endpoint).title))
 
 
 # ---------------------------------------------------------------- examples

@@ -19,7 +19,6 @@ from gateway.limit_headers import MEANING, RATE_LIMIT_HEADERS, RETRY_HEADERS
 from gateway.wording import number_text
 from generator import ir
 from generator.classify import is_validated
-from generator.emit_validators import class_name
 from generator.matrix import CrossFieldRule, Endpoint, LaterCheck, Matrix, check_stage
 from generator.schema_build import SchemaBuilder, validated_nodes
 
@@ -339,8 +338,8 @@ def _objects(builder: SchemaBuilder) -> list[tuple[str, JsonSchema]]:
 
 
 def _component(object_name: str) -> str:
-    """The validators' class name of the object, so both files call it the same."""
-    return class_name(object_name)
+    """The surface's object name, which the validators' class bears too."""
+    return object_name
 
 
 def _object_schema(node: s.Object, definition: ir.ObjectDef) -> JsonSchema:

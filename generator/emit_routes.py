@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.rules import Rule
 from generator.emit_validators import module_name
-from generator.matrix import Endpoint, Matrix, Rule
+from generator.matrix import Endpoint, Matrix
+from generator.render import constructors
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,8 @@ def rule_sets(matrix: Matrix) -> tuple[RuleSet, ...]:
         RuleSet(e.key, rules_constant(e.key), tuple(r for r in matrix.rules if r.endpoint == e.key))
         for e in matrix.request_endpoints
     )
+
+
+def rule_imports(matrix: Matrix) -> tuple[str, ...]:
+    """What generated/routes.py imports from gateway.rules: the type and the kinds it calls."""
+    return tuple(sorted({"Rule"} | constructors(matrix.rules)))

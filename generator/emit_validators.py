@@ -30,7 +30,7 @@ class StructDef:
     """One msgspec Struct of the fast path, with where it comes from."""
 
     class_name: str
-    sdk_path: str
+    sdk_paths: tuple[str, ...]  # its SDK class, or the classes a request merges
     tag_field: str | None
     tag: str | None
     fields: tuple[StructField, ...]
@@ -72,20 +72,12 @@ class ValidatorModule:
     request_class: str
     structs: tuple[StructDef, ...]
     schemas: tuple[SchemaDef, ...]
-    residual: tuple[str, ...]
+    residual: tuple[tuple[int, str], ...]  # (index in SCHEMA.fields, field name)
     checks: tuple[CheckDef, ...] = ()
 
 
 def module_name(endpoint_key: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", endpoint_key.lower())
-
-
-def class_name(object_name: str) -> str:
-    """A Python identifier for an IR object name (`mod.sub.Name` -> `SubName`)."""
-    if "." not in object_name:
-        return object_name
-    *modules, leaf = object_name.split(".")
-    return "".join(part.title() for part in modules[-1].split("_")) + leaf
 
 
 def build_module(
@@ -110,10 +102,10 @@ def build_module(
         method=endpoint.method,
         path=endpoint.paths[0],
         module_name=module_name(endpoint.key),
-        request_class=class_name(root.name),
+        request_class=root.name,
         structs=(*(_struct(builder.sdk_objects[o.name], o) for o in ordered), root_struct),
         schemas=(*(_schema(builder.sdk_objects[o.name], o) for o in ordered), root_schema),
-        residual=tuple(f.name for f, _, residual in top if residual),
+        residual=tuple((i, f.name) for i, (f, _, residual) in enumerate(top) if residual),
         checks=tuple(check_def(endpoint.key, c) for c in checks),
     )
 
@@ -192,14 +184,19 @@ def _children(node: s.Node) -> tuple[s.Node, ...]:
 
 def _struct(definition: ir.ObjectDef, node: s.Object) -> StructDef:
     fields = tuple(
-        StructField(f.name, field_annotation(t.type, t.required), t.required, _comment(f))
+        StructField(
+            f.name,
+            field_annotation(t.type, t.required),
+            t.required,
+            _comment(f, definition.sdk_path),
+        )
         for f, t in zip(definition.fields, node.fields, strict=True)
         if f.name != node.tag_field
     )
     tag = node.tag if node.tag_field else None
     return StructDef(
-        class_name(node.name),
-        definition.sdk_path,
+        node.name,
+        _sdk_paths(definition.sdk_path),
         node.tag_field,
         str(tag) if tag is not None else None,
         fields,
@@ -208,7 +205,7 @@ def _struct(definition: ir.ObjectDef, node: s.Object) -> StructDef:
 
 def _schema(definition: ir.ObjectDef, node: s.Object) -> SchemaDef:
     fields = tuple(
-        SchemaField(f.name, expression(t.type), t.required, _comment(f))
+        SchemaField(f.name, expression(t.type), t.required, _comment(f, definition.sdk_path))
         for f, t in zip(definition.fields, node.fields, strict=True)
     )
     return SchemaDef(schema_constant(node.name), node.name, node.tag_field, fields)
@@ -222,11 +219,11 @@ def _root_struct(
             f.name,
             "Any" if residual else field_annotation(node, f.required),
             f.required,
-            _comment(f, key),
+            _comment(f, root.sdk_path, key),
         )
         for f, node, residual in top
     )
-    return StructDef(class_name(root.name), root.sdk_path, None, None, fields)
+    return StructDef(root.name, _sdk_paths(root.sdk_path), None, None, fields)
 
 
 def _root_schema(
@@ -237,7 +234,7 @@ def _root_schema(
             f.name,
             expression(node),
             f.required,
-            _comment(f, endpoint.key),
+            _comment(f, root.sdk_path, endpoint.key),
             endpoint.validated[f.name].missing_message,
         )
         for f, node, _ in top
@@ -245,13 +242,37 @@ def _root_schema(
     return SchemaDef("SCHEMA", root.name, None, fields)
 
 
-def _comment(field: ir.Field, matrix_key: str | None = None) -> str:
+def _comment(field: ir.Field, class_path: str, matrix_key: str | None = None) -> str:
+    """The field's SDK declaration, its path relative to the class the docstring names."""
     where = f"matrix {matrix_key}.{field.name} · " if matrix_key else ""
-    return f"{where}{field.sdk_path}: {field.annotation}"
+    return f"{where}{relative_path(field.sdk_path, class_path)}: {field.annotation}"
+
+
+def relative_path(field_path: str, class_path: str) -> str:
+    """`text` for a field of the class itself, `Base.text` for one a base in its module
+    declares (a merged request names several classes), else the full path; a field
+    merged from several classes (`A.stream | B.stream`) names each."""
+    return " | ".join(_relative(path, class_path) for path in field_path.split(" | "))
+
+
+def _relative(field_path: str, class_path: str) -> str:
+    owner, _, name = field_path.rpartition(".")
+    classes = _sdk_paths(class_path)
+    if classes == (owner,):
+        return name
+    module, _, owner_name = owner.rpartition(".")
+    if all(c.rpartition(".")[0] == module for c in classes):
+        return f"{owner_name}.{name}"
+    return field_path
+
+
+def _sdk_paths(sdk_path: str) -> tuple[str, ...]:
+    """The SDK classes of an object: one, or those a request's root merges (`A + B`)."""
+    return tuple(sdk_path.split(" + "))
 
 
 def schema_constant(object_name: str) -> str:
-    return f"SCHEMA_{class_name(object_name)}"
+    return f"SCHEMA_{object_name}"
 
 
 def _literal(value: object) -> str:
@@ -299,7 +320,7 @@ def annotation(node: s.Node) -> str:
         meta = _meta(max_length=node.max_properties)
         return _annotated(f"dict[{key}, {annotation(node.values)}]", meta)
     if isinstance(node, s.Object):
-        return class_name(node.name)
+        return node.name
     return " | ".join(annotation(o) for o in node.options)
 
 

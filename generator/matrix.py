@@ -6,13 +6,17 @@ instead of silently meaning nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import re
+import typing
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from gateway.rules import Rule
 from generator.errors import GeneratorError
 from generator.yaml_lines import Location, load_with_lines, nearest_line
 
@@ -145,27 +149,9 @@ class Endpoint(_Strict):
         return self.label or f"{self.method} {', '.join(self.paths)}"
 
 
-class FallbackHeader(_Strict):
-    name: str
-    value: str
-
-
-class Rule(_Strict):
-    key: str
-    endpoint: str
-    fields: tuple[str, ...]
-    requires: str
-    action: Literal["reject", "fallback"]
-    when_type: str | None = None
-    fallback: dict[str, str] | None = None
-    # A fallback says what it applied in this response header, and may hand the
-    # engine what the dropped feature carried as a system message (`{name}`,
-    # `{schema}` are the json_schema's).
-    header: FallbackHeader | None = None
-    instruction: str | None = None
-    content_part_types: tuple[str, ...] = ()
-    # Values of the fields a reject rule lets through (tool_choice "none" asks for no tool).
-    except_values: tuple[str, ...] = ()
+# The rules are the runtime's own classes (gateway/rules.py), validated as the
+# tagged union on `action` they are, so the page and the gateway read one type.
+RuleSpec = Annotated[Rule, pydantic.Field(discriminator="action")]
 
 
 class ErrorsText(_Strict):
@@ -198,7 +184,7 @@ class Matrix(_Strict):
     sdk: SdkPin
     page: Page
     endpoints: tuple[Endpoint, ...]
-    rules: tuple[Rule, ...]
+    rules: tuple[RuleSpec, ...]
     response_fields: tuple[Row, ...]
     authentication: tuple[str | Prose, ...]
     errors: ErrorsText
@@ -266,42 +252,72 @@ def load_matrix(path: Path) -> tuple[Matrix, dict[Location, int]]:
     except pydantic.ValidationError as error:
         problems = error.errors()
         # A misspelt key is also a missing one: name the typo, it carries the suggestion.
-        typos = [p for p in problems if p["type"] == "extra_forbidden"]
+        typos = [p for p in problems if p["type"] in _UNKNOWN_KEY]
         raise GeneratorError(_describe(path, lines, (typos or problems)[0])) from None
+
+
+# How pydantic says "unknown key": on its models, and on the dataclasses of gateway/rules.py.
+_UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")
 
 
 def _describe(path: Path, lines: dict[Location, int], problem: object) -> str:
     details = dict(problem)  # type: ignore[call-overload]  # pydantic's ErrorDetails
-    where: Location = tuple(details["loc"])
+    where, allowed = _resolve(tuple(details["loc"]))
+    context = details.get("ctx", {})
+    if details["type"] == "union_tag_invalid":  # point at the tag, e.g. a misspelt `action`
+        where += (context["discriminator"].strip("'"),)
     line = nearest_line(lines, where)
     dotted = ".".join(str(part) for part in where)
     message = f"{path}:{line}: {dotted}: {details['msg']}"
-    if details["type"] == "extra_forbidden":
-        message += suggest(str(where[-1]), _allowed_keys(where))
+    if details["type"] in _UNKNOWN_KEY:
+        message += suggest(str(where[-1]), allowed)
+    elif details["type"] == "union_tag_invalid":
+        message += suggest(context["tag"], re.findall(r"'([^']*)'", context["expected_tags"]))
     return message
 
 
-def _allowed_keys(where: Location) -> list[str]:
-    """The keys the schema allows at the mapping that holds `where`."""
-    model: type[BaseModel] = Matrix
-    for part in where[:-1]:
-        if not isinstance(part, str) or part not in model.model_fields:
-            continue  # a list index or a free-form mapping key (a field name)
-        nested = _model_in(model.model_fields[part].annotation)
-        if nested is None:
-            return []
-        model = nested
-    return sorted(model.model_fields)
+def _resolve(loc: Location) -> tuple[Location, list[str]]:
+    """`loc` without the union tags pydantic puts in it (`rules.0.reject.…`, a spot the
+    file does not have), and the keys the schema allows at the mapping that holds it."""
+    classes: list[type] = [Matrix]
+    holder: list[type] = classes
+    kept: list[str | int] = []
+    for part in loc:
+        if len(classes) > 1 and any(part in _tags(c) for c in classes):
+            classes = [c for c in classes if part in _tags(c)]
+            continue
+        kept.append(part)
+        holder = classes
+        fields = _fields(classes[0]) if len(classes) == 1 else {}
+        if isinstance(part, str) and part in fields:
+            classes = _classes_in(fields[part])
+        # else: a list index or a free-form mapping key (a field name): same schema
+    allowed = sorted(_fields(holder[0])) if len(holder) == 1 else []
+    return tuple(kept), allowed
 
 
-def _model_in(annotation: object) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+def _fields(cls: type) -> dict[str, object]:
+    """A schema class's keys and their annotations: a pydantic model or a dataclass."""
+    if issubclass(cls, BaseModel):
+        return {name: f.annotation for name, f in cls.model_fields.items()}
+    if not dataclasses.is_dataclass(cls):
+        return {}
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _tags(cls: type) -> set[object]:
+    """The values of its single-valued `Literal` keys: how a tagged union picks it."""
+    literals = (typing.get_args(t) for t in _fields(cls).values())
+    return {args[0] for args in literals if len(args) == 1 and isinstance(args[0], str)}
+
+
+def _classes_in(annotation: object) -> list[type]:
+    if isinstance(annotation, type) and (
+        issubclass(annotation, BaseModel) or dataclasses.is_dataclass(annotation)
+    ):
+        return [annotation]
+    return [c for arg in typing.get_args(annotation) for c in _classes_in(arg)]
 
 
 def suggest(word: str, choices: list[str]) -> str:

@@ -13,7 +13,7 @@ from generator import ir
 from generator.crosscheck import crosscheck
 from generator.emit_docs import emit_docs, page_anchors
 from generator.emit_openapi import emit_openapi
-from generator.emit_routes import route_groups, rule_sets
+from generator.emit_routes import route_groups, rule_imports, rule_sets
 from generator.emit_validators import build_module, module_name
 from generator.errors import GeneratorError
 from generator.links import CATALOG_PAGE, check_examples, check_links
@@ -99,6 +99,7 @@ def _route_files(inputs: Inputs) -> dict[str, str]:
         header=PY_HEADER,
         endpoints=route_groups(inputs.matrix),
         rule_sets=rule_sets(inputs.matrix),
+        rule_imports=rule_imports(inputs.matrix),
         validator_modules=[module_name(e.key) for e in inputs.matrix.request_endpoints],
         categories=inputs.matrix.endpoint_titles_by_category(),
         catalog_page=CATALOG_PAGE,

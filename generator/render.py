@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -54,14 +55,48 @@ def cell(text: str) -> str:
 
 
 def _pyrepr(value: Any) -> str:
-    """A Python literal for a template: pydantic/tuple values as plain literals."""
+    """Python source for a value: literals, and dataclasses as constructor calls.
+
+    A dataclass is spelt `Name(field=…, …)` with the fields its repr shows and
+    only those that differ from their defaults, so the generated code reads
+    like the matrix entry it comes from. The caller imports `constructors(value)`.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        given = ", ".join(
+            f"{f.name}={_pyrepr(getattr(value, f.name))}"
+            for f in dataclasses.fields(value)
+            if f.repr and getattr(value, f.name) != _default(f)
+        )
+        return f"{type(value).__name__}({given})"
     if isinstance(value, tuple | list):
         return _pytuple(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_pyrepr(k)}: {_pyrepr(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
+def _default(field: dataclasses.Field[Any]) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return dataclasses.MISSING
+
+
+def constructors(value: Any) -> set[str]:
+    """The class names `_pyrepr(value)` calls: what the generated module must import."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        inner = (getattr(value, f.name) for f in dataclasses.fields(value) if f.repr)
+        return {type(value).__name__}.union(*(constructors(v) for v in inner))
+    if isinstance(value, tuple | list):
+        return set().union(*(constructors(v) for v in value))
+    if isinstance(value, dict):
+        return set().union(*(constructors(v) for v in value.values()))
+    return set()
+
+
 def _pytuple(values: Any) -> str:
-    items = [repr(v) for v in values]
+    items = [_pyrepr(v) for v in values]
     if not items:
         return "()"
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"

@@ -265,12 +265,26 @@ def _merge(inherited: list[ir.Field]) -> ir.Field:
 
 
 def _unique_names(classes: dict[str, type | _Synthetic]) -> dict[str, str]:
-    """Short class names, module-qualified only where two classes share one."""
+    """Short class names, module-qualified only where two classes share one.
+
+    These are also the generated validators' class names, so a reviewer finds
+    an object under one name in generated/sdk_surface.json and in the code.
+    """
     counts = collections.Counter(cls.__name__ for cls in classes.values())
-    return {
-        key: cls.__name__ if counts[cls.__name__] == 1 else key.removeprefix("openai.types.")
+    names = {
+        key: cls.__name__ if counts[cls.__name__] == 1 else module_qualified(key)
         for key, cls in classes.items()
     }
+    clashes = [n for n, count in collections.Counter(names.values()).items() if count > 1]
+    if clashes:
+        raise GeneratorError(f"two SDK classes get the same name {clashes[0]!r}")
+    return names
+
+
+def module_qualified(path: str) -> str:
+    """`….chat_completion_custom_tool_param.Custom` -> `ChatCompletionCustomToolParamCustom`."""
+    *modules, leaf = path.split(".")
+    return "".join(part.title() for part in modules[-1].split("_")) + leaf
 
 
 def _renamed(fields: tuple[ir.Field, ...], names: dict[str, str]) -> tuple[ir.Field, ...]:

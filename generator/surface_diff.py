@@ -25,7 +25,7 @@ from typing import Literal, TypedDict, cast
 from generator.errors import GeneratorError
 from generator.matrix import Matrix, load_matrix
 from generator.regen import GENERATED, MATRIX, endpoint_sources, installed_sdk_version
-from generator.sdk_reader import read_surface
+from generator.sdk_reader import module_qualified, read_surface
 from generator.surface_dump import surface_document
 
 COMMITTED = GENERATED / "sdk_surface.json"
@@ -187,9 +187,23 @@ class SurfaceDiff:
 
 def load_document(path: Path) -> SurfaceDoc:
     try:
-        return cast(SurfaceDoc, json.loads(path.read_text(encoding="utf-8")))
+        document = cast(SurfaceDoc, json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError) as error:
         raise GeneratorError(f"cannot read a surface document from {path}: {error}") from error
+    return with_current_names(document)
+
+
+def with_current_names(doc: SurfaceDoc) -> SurfaceDoc:
+    """A surface written before objects bore the validators' class names, read with them.
+
+    Such a surface spelt a class that shares its short name with another
+    `chat.chat_completion_custom_tool_param.Custom`; the reader now writes
+    `ChatCompletionCustomToolParamCustom`. Respelling the old names lets a
+    surface committed then (a fixture, a branch's audit) compare with one
+    written now without every such object showing up as renamed.
+    """
+    legacy = {name: module_qualified(name) for name in doc["objects"] if "." in name}
+    return _renamed(doc, legacy)
 
 
 def installed_document(matrix_path: Path = MATRIX) -> SurfaceDoc:

@@ -88,12 +88,16 @@ def test_generated_python_starts_with_one_header_line_without_clock_or_tool_vers
             assert not any(ch.isdigit() for ch in header), header
 
 
-def test_generated_checks_name_their_sdk_field_path_and_matrix_key() -> None:
+def test_generated_fields_name_their_sdk_declaration_relative_to_the_class_on_one_line() -> None:
     chat = build(load_inputs())["validators/chat_completions.py"]
-    assert (
-        "# matrix chat.completions.temperature · "
-        "openai.types.chat.completion_create_params.CompletionCreateParamsBase.temperature"
-    ) in chat
+    lines = chat.splitlines()
+    comment = "# matrix chat.completions.temperature · CompletionCreateParamsBase.temperature: "
+    struct_line, schema_line = (line for line in lines if comment in line)
+    assert struct_line.lstrip().startswith("temperature: Annotated[float, Meta(ge=0, le=2)]")
+    assert schema_line.lstrip().startswith('s.Field("temperature", ')
+    # The class's docstring holds the full SDK path, once.
+    assert "    openai.types.chat.completion_create_params.CompletionCreateParamsBase\n" in chat
+    assert chat.count("openai.types.chat.completion_create_params.CompletionCreateParamsBase") == 1
 
 
 def write_matrix(tmp_path: Path, old: str, new: str) -> Path:

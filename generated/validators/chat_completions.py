@@ -3,7 +3,7 @@
 
 Fast path: the msgspec Structs below decode and validate in one pass. Error
 path: the schema table below is walked by gateway.explain to word the first
-problem as api.openai.com does. Each line names its SDK field path.
+problem as api.openai.com does. Each field names its SDK declaration.
 """
 
 from typing import Annotated, Any, Literal
@@ -17,765 +17,342 @@ from gateway.validation import Validator
 __all__ = ["CHECKS", "SCHEMA", "ChatCompletionCreateParams", "validator"]
 
 # ---- fast path: typed decode -------------------------------------------------
+# One line per field, its SDK declaration beside it: the path is relative to the
+# class (the docstring names the class's full SDK path). The formatter would
+# wrap the long unions over many lines, so it leaves the two tables alone.
+# fmt: off
 
 
-class ChatCompletionContentPartTextParam(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class ChatCompletionContentPartTextParam(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_content_part_text_param.ChatCompletionContentPartTextParam"""
 
-    # openai.types.chat.chat_completion_content_part_text_param.ChatCompletionContentPartTextParam.text: Required[str]
-    text: str
-    # openai.types.chat.chat_completion_content_part_text_param.ChatCompletionContentPartTextParam.type: Required[Literal["text"]]
-    type: Literal["text"]
+    text: str  # text: Required[str]
+    type: Literal["text"]  # type: Required[Literal["text"]]
 
 
-class ChatCompletionDeveloperMessageParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="role",
-    tag="developer",
-):
+class ChatCompletionDeveloperMessageParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="role", tag="developer"):
     """openai.types.chat.chat_completion_developer_message_param.ChatCompletionDeveloperMessageParam"""
 
-    # openai.types.chat.chat_completion_developer_message_param.ChatCompletionDeveloperMessageParam.content: Required[Union[str, Iterable[ChatCompletionContentPartTextParam]]]
-    content: str | list[ChatCompletionContentPartTextParam]
-    # openai.types.chat.chat_completion_developer_message_param.ChatCompletionDeveloperMessageParam.name: str
-    name: str | UnsetType = UNSET
+    content: str | list[ChatCompletionContentPartTextParam]  # content: Required[Union[str, Iterable[ChatCompletionContentPartTextParam]]]
+    name: str | UnsetType = UNSET  # name: str
 
 
-class ChatCompletionSystemMessageParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="role",
-    tag="system",
-):
+class ChatCompletionSystemMessageParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="role", tag="system"):
     """openai.types.chat.chat_completion_system_message_param.ChatCompletionSystemMessageParam"""
 
-    # openai.types.chat.chat_completion_system_message_param.ChatCompletionSystemMessageParam.content: Required[Union[str, Iterable[ChatCompletionContentPartTextParam]]]
-    content: str | list[ChatCompletionContentPartTextParam]
-    # openai.types.chat.chat_completion_system_message_param.ChatCompletionSystemMessageParam.name: str
-    name: str | UnsetType = UNSET
+    content: str | list[ChatCompletionContentPartTextParam]  # content: Required[Union[str, Iterable[ChatCompletionContentPartTextParam]]]
+    name: str | UnsetType = UNSET  # name: str
 
 
-class ChatCompletionContentPartTextParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="text",
-):
+class ChatCompletionContentPartTextParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="text"):
     """openai.types.chat.chat_completion_content_part_text_param.ChatCompletionContentPartTextParam"""
 
-    # openai.types.chat.chat_completion_content_part_text_param.ChatCompletionContentPartTextParam.text: Required[str]
-    text: str
+    text: str  # text: Required[str]
 
 
-class ImageURL(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class ImageURL(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_content_part_image_param.ImageURL"""
 
-    # openai.types.chat.chat_completion_content_part_image_param.ImageURL.url: Required[str]
-    url: str
-    # openai.types.chat.chat_completion_content_part_image_param.ImageURL.detail: Literal["auto", "low", "high"]
-    detail: Literal["auto", "low", "high"] | UnsetType = UNSET
+    url: str  # url: Required[str]
+    detail: Literal["auto", "low", "high"] | UnsetType = UNSET  # detail: Literal["auto", "low", "high"]
 
 
-class ChatCompletionContentPartImageParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="image_url",
-):
+class ChatCompletionContentPartImageParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="image_url"):
     """openai.types.chat.chat_completion_content_part_image_param.ChatCompletionContentPartImageParam"""
 
-    # openai.types.chat.chat_completion_content_part_image_param.ChatCompletionContentPartImageParam.image_url: Required[ImageURL]
-    image_url: ImageURL
+    image_url: ImageURL  # image_url: Required[ImageURL]
 
 
-class InputAudio(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class InputAudio(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_content_part_input_audio_param.InputAudio"""
 
-    # openai.types.chat.chat_completion_content_part_input_audio_param.InputAudio.data: Required[str]
-    data: str
-    # openai.types.chat.chat_completion_content_part_input_audio_param.InputAudio.format: Required[Literal["wav", "mp3"]]
-    format: Literal["wav", "mp3"]
+    data: str  # data: Required[str]
+    format: Literal["wav", "mp3"]  # format: Required[Literal["wav", "mp3"]]
 
 
-class ChatCompletionContentPartInputAudioParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="input_audio",
-):
+class ChatCompletionContentPartInputAudioParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="input_audio"):
     """openai.types.chat.chat_completion_content_part_input_audio_param.ChatCompletionContentPartInputAudioParam"""
 
-    # openai.types.chat.chat_completion_content_part_input_audio_param.ChatCompletionContentPartInputAudioParam.input_audio: Required[InputAudio]
-    input_audio: InputAudio
+    input_audio: InputAudio  # input_audio: Required[InputAudio]
 
 
-class FileFile(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class FileFile(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_content_part_param.FileFile"""
 
-    # openai.types.chat.chat_completion_content_part_param.FileFile.file_data: str
-    file_data: str | UnsetType = UNSET
-    # openai.types.chat.chat_completion_content_part_param.FileFile.file_id: str
-    file_id: str | UnsetType = UNSET
-    # openai.types.chat.chat_completion_content_part_param.FileFile.filename: str
-    filename: str | UnsetType = UNSET
+    file_data: str | UnsetType = UNSET  # file_data: str
+    file_id: str | UnsetType = UNSET  # file_id: str
+    filename: str | UnsetType = UNSET  # filename: str
 
 
-class FileTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="file",
-):
+class FileTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="file"):
     """openai.types.chat.chat_completion_content_part_param.File"""
 
-    # openai.types.chat.chat_completion_content_part_param.File.file: Required[FileFile]
-    file: FileFile
+    file: FileFile  # file: Required[FileFile]
 
 
-class ChatCompletionUserMessageParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="role",
-    tag="user",
-):
+class ChatCompletionUserMessageParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="role", tag="user"):
     """openai.types.chat.chat_completion_user_message_param.ChatCompletionUserMessageParam"""
 
-    # openai.types.chat.chat_completion_user_message_param.ChatCompletionUserMessageParam.content: Required[Union[str, Iterable[ChatCompletionContentPartParam]]]
-    content: (
-        str
-        | list[
-            ChatCompletionContentPartTextParamTagged
-            | ChatCompletionContentPartImageParamTagged
-            | ChatCompletionContentPartInputAudioParamTagged
-            | FileTagged
-        ]
-    )
-    # openai.types.chat.chat_completion_user_message_param.ChatCompletionUserMessageParam.name: str
-    name: str | UnsetType = UNSET
+    content: str | list[ChatCompletionContentPartTextParamTagged | ChatCompletionContentPartImageParamTagged | ChatCompletionContentPartInputAudioParamTagged | FileTagged]  # content: Required[Union[str, Iterable[ChatCompletionContentPartParam]]]
+    name: str | UnsetType = UNSET  # name: str
 
 
-class Audio(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class Audio(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_assistant_message_param.Audio"""
 
-    # openai.types.chat.chat_completion_assistant_message_param.Audio.id: Required[str]
-    id: str
+    id: str  # id: Required[str]
 
 
-class ChatCompletionContentPartRefusalParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="refusal",
-):
+class ChatCompletionContentPartRefusalParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="refusal"):
     """openai.types.chat.chat_completion_content_part_refusal_param.ChatCompletionContentPartRefusalParam"""
 
-    # openai.types.chat.chat_completion_content_part_refusal_param.ChatCompletionContentPartRefusalParam.refusal: Required[str]
-    refusal: str
+    refusal: str  # refusal: Required[str]
 
 
-class FunctionCall(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class FunctionCall(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_assistant_message_param.FunctionCall"""
 
-    # openai.types.chat.chat_completion_assistant_message_param.FunctionCall.arguments: Required[str]
-    arguments: str
-    # openai.types.chat.chat_completion_assistant_message_param.FunctionCall.name: Required[str]
-    name: str
+    arguments: str  # arguments: Required[str]
+    name: str  # name: Required[str]
 
 
-class ChatCompletionMessageFunctionToolCallParamFunction(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class ChatCompletionMessageFunctionToolCallParamFunction(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_message_function_tool_call_param.Function"""
 
-    # openai.types.chat.chat_completion_message_function_tool_call_param.Function.arguments: Required[str]
-    arguments: str
-    # openai.types.chat.chat_completion_message_function_tool_call_param.Function.name: Required[str]
-    name: str
+    arguments: str  # arguments: Required[str]
+    name: str  # name: Required[str]
 
 
-class ChatCompletionMessageFunctionToolCallParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="function",
-):
+class ChatCompletionMessageFunctionToolCallParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="function"):
     """openai.types.chat.chat_completion_message_function_tool_call_param.ChatCompletionMessageFunctionToolCallParam"""
 
-    # openai.types.chat.chat_completion_message_function_tool_call_param.ChatCompletionMessageFunctionToolCallParam.id: Required[str]
-    id: str
-    # openai.types.chat.chat_completion_message_function_tool_call_param.ChatCompletionMessageFunctionToolCallParam.function: Required[Function]
-    function: ChatCompletionMessageFunctionToolCallParamFunction
+    id: str  # id: Required[str]
+    function: ChatCompletionMessageFunctionToolCallParamFunction  # function: Required[Function]
 
 
-class ChatCompletionMessageCustomToolCallParamCustom(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class ChatCompletionMessageCustomToolCallParamCustom(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_message_custom_tool_call_param.Custom"""
 
-    # openai.types.chat.chat_completion_message_custom_tool_call_param.Custom.input: Required[str]
-    input: str
-    # openai.types.chat.chat_completion_message_custom_tool_call_param.Custom.name: Required[str]
-    name: str
+    input: str  # input: Required[str]
+    name: str  # name: Required[str]
 
 
-class ChatCompletionMessageCustomToolCallParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="custom",
-):
+class ChatCompletionMessageCustomToolCallParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="custom"):
     """openai.types.chat.chat_completion_message_custom_tool_call_param.ChatCompletionMessageCustomToolCallParam"""
 
-    # openai.types.chat.chat_completion_message_custom_tool_call_param.ChatCompletionMessageCustomToolCallParam.id: Required[str]
-    id: str
-    # openai.types.chat.chat_completion_message_custom_tool_call_param.ChatCompletionMessageCustomToolCallParam.custom: Required[Custom]
-    custom: ChatCompletionMessageCustomToolCallParamCustom
+    id: str  # id: Required[str]
+    custom: ChatCompletionMessageCustomToolCallParamCustom  # custom: Required[Custom]
 
 
-class ChatCompletionAssistantMessageParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="role",
-    tag="assistant",
-):
+class ChatCompletionAssistantMessageParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="role", tag="assistant"):
     """openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam"""
 
-    # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.audio: Optional[Audio]
-    audio: Audio | UnsetType | None = UNSET
-    # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.content: Union[str, Iterable[ContentArrayOfContentPart], None]
-    content: (
-        str
-        | list[
-            ChatCompletionContentPartTextParamTagged | ChatCompletionContentPartRefusalParamTagged
-        ]
-        | UnsetType
-        | None
-    ) = UNSET
-    # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.function_call: Optional[FunctionCall]
-    function_call: FunctionCall | UnsetType | None = UNSET
-    # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.name: str
-    name: str | UnsetType = UNSET
-    # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.refusal: Optional[str]
-    refusal: str | UnsetType | None = UNSET
-    # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.tool_calls: Iterable[ChatCompletionMessageToolCallUnionParam]
-    tool_calls: (
-        list[
-            ChatCompletionMessageFunctionToolCallParamTagged
-            | ChatCompletionMessageCustomToolCallParamTagged
-        ]
-        | UnsetType
-    ) = UNSET
+    audio: Audio | UnsetType | None = UNSET  # audio: Optional[Audio]
+    content: str | list[ChatCompletionContentPartTextParamTagged | ChatCompletionContentPartRefusalParamTagged] | UnsetType | None = UNSET  # content: Union[str, Iterable[ContentArrayOfContentPart], None]
+    function_call: FunctionCall | UnsetType | None = UNSET  # function_call: Optional[FunctionCall]
+    name: str | UnsetType = UNSET  # name: str
+    refusal: str | UnsetType | None = UNSET  # refusal: Optional[str]
+    tool_calls: list[ChatCompletionMessageFunctionToolCallParamTagged | ChatCompletionMessageCustomToolCallParamTagged] | UnsetType = UNSET  # tool_calls: Iterable[ChatCompletionMessageToolCallUnionParam]
 
 
-class ChatCompletionToolMessageParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="role",
-    tag="tool",
-):
+class ChatCompletionToolMessageParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="role", tag="tool"):
     """openai.types.chat.chat_completion_tool_message_param.ChatCompletionToolMessageParam"""
 
-    # openai.types.chat.chat_completion_tool_message_param.ChatCompletionToolMessageParam.content: Required[Union[str, Iterable[ChatCompletionContentPartTextParam]]]
-    content: str | list[ChatCompletionContentPartTextParam]
-    # openai.types.chat.chat_completion_tool_message_param.ChatCompletionToolMessageParam.tool_call_id: Required[str]
-    tool_call_id: str
+    content: str | list[ChatCompletionContentPartTextParam]  # content: Required[Union[str, Iterable[ChatCompletionContentPartTextParam]]]
+    tool_call_id: str  # tool_call_id: Required[str]
 
 
-class ChatCompletionFunctionMessageParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="role",
-    tag="function",
-):
+class ChatCompletionFunctionMessageParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="role", tag="function"):
     """openai.types.chat.chat_completion_function_message_param.ChatCompletionFunctionMessageParam"""
 
-    # openai.types.chat.chat_completion_function_message_param.ChatCompletionFunctionMessageParam.content: Required[Optional[str]]
-    content: str | None
-    # openai.types.chat.chat_completion_function_message_param.ChatCompletionFunctionMessageParam.name: Required[str]
-    name: str
+    content: str | None  # content: Required[Optional[str]]
+    name: str  # name: Required[str]
 
 
-class ChatCompletionFunctionCallOptionParam(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class ChatCompletionFunctionCallOptionParam(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_function_call_option_param.ChatCompletionFunctionCallOptionParam"""
 
-    # openai.types.chat.chat_completion_function_call_option_param.ChatCompletionFunctionCallOptionParam.name: Required[str]
-    name: str
+    name: str  # name: Required[str]
 
 
-class CompletionCreateParamsFunction(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class CompletionCreateParamsFunction(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.completion_create_params.Function"""
 
-    # openai.types.chat.completion_create_params.Function.name: Required[str]
-    name: str
-    # openai.types.chat.completion_create_params.Function.description: str
-    description: str | UnsetType = UNSET
-    # openai.types.chat.completion_create_params.Function.parameters: FunctionParameters
-    parameters: dict[str, Any] | UnsetType = UNSET
+    name: str  # name: Required[str]
+    description: str | UnsetType = UNSET  # description: str
+    parameters: dict[str, Any] | UnsetType = UNSET  # parameters: FunctionParameters
 
 
-class ResponseFormatTextTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="text",
-):
+class ResponseFormatTextTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="text"):
     """openai.types.shared_params.response_format_text.ResponseFormatText"""
 
     pass
 
 
-class JSONSchema(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class JSONSchema(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.shared_params.response_format_json_schema.JSONSchema"""
 
-    # openai.types.shared_params.response_format_json_schema.JSONSchema.name: Required[str]
-    name: str
-    # openai.types.shared_params.response_format_json_schema.JSONSchema.description: str
-    description: str | UnsetType = UNSET
-    # openai.types.shared_params.response_format_json_schema.JSONSchema.schema: Dict[str, object]
-    schema: dict[str, Any] | UnsetType = UNSET
-    # openai.types.shared_params.response_format_json_schema.JSONSchema.strict: Optional[bool]
-    strict: bool | UnsetType | None = UNSET
+    name: str  # name: Required[str]
+    description: str | UnsetType = UNSET  # description: str
+    schema: dict[str, Any] | UnsetType = UNSET  # schema: Dict[str, object]
+    strict: bool | UnsetType | None = UNSET  # strict: Optional[bool]
 
 
-class ResponseFormatJSONSchemaTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="json_schema",
-):
+class ResponseFormatJSONSchemaTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="json_schema"):
     """openai.types.shared_params.response_format_json_schema.ResponseFormatJSONSchema"""
 
-    # openai.types.shared_params.response_format_json_schema.ResponseFormatJSONSchema.json_schema: Required[JSONSchema]
-    json_schema: JSONSchema
+    json_schema: JSONSchema  # json_schema: Required[JSONSchema]
 
 
-class ResponseFormatJSONObjectTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="json_object",
-):
+class ResponseFormatJSONObjectTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="json_object"):
     """openai.types.shared_params.response_format_json_object.ResponseFormatJSONObject"""
 
     pass
 
 
-class ChatCompletionStreamOptionsParam(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class ChatCompletionStreamOptionsParam(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam"""
 
-    # openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam.include_obfuscation: bool
-    include_obfuscation: bool | UnsetType = UNSET
-    # openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam.include_usage: bool
-    include_usage: bool | UnsetType = UNSET
+    include_obfuscation: bool | UnsetType = UNSET  # include_obfuscation: bool
+    include_usage: bool | UnsetType = UNSET  # include_usage: bool
 
 
-class ChatCompletionAllowedToolsParam(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class ChatCompletionAllowedToolsParam(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_allowed_tools_param.ChatCompletionAllowedToolsParam"""
 
-    # openai.types.chat.chat_completion_allowed_tools_param.ChatCompletionAllowedToolsParam.mode: Required[Literal["auto", "required"]]
-    mode: Literal["auto", "required"]
-    # openai.types.chat.chat_completion_allowed_tools_param.ChatCompletionAllowedToolsParam.tools: Required[Iterable[Dict[str, object]]]
-    tools: list[dict[str, Any]]
+    mode: Literal["auto", "required"]  # mode: Required[Literal["auto", "required"]]
+    tools: list[dict[str, Any]]  # tools: Required[Iterable[Dict[str, object]]]
 
 
-class ChatCompletionAllowedToolChoiceParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="allowed_tools",
-):
+class ChatCompletionAllowedToolChoiceParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="allowed_tools"):
     """openai.types.chat.chat_completion_allowed_tool_choice_param.ChatCompletionAllowedToolChoiceParam"""
 
-    # openai.types.chat.chat_completion_allowed_tool_choice_param.ChatCompletionAllowedToolChoiceParam.allowed_tools: Required[ChatCompletionAllowedToolsParam]
-    allowed_tools: ChatCompletionAllowedToolsParam
+    allowed_tools: ChatCompletionAllowedToolsParam  # allowed_tools: Required[ChatCompletionAllowedToolsParam]
 
 
-class ChatCompletionNamedToolChoiceParamFunction(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class ChatCompletionNamedToolChoiceParamFunction(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_named_tool_choice_param.Function"""
 
-    # openai.types.chat.chat_completion_named_tool_choice_param.Function.name: Required[str]
-    name: str
+    name: str  # name: Required[str]
 
 
-class ChatCompletionNamedToolChoiceParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="function",
-):
+class ChatCompletionNamedToolChoiceParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="function"):
     """openai.types.chat.chat_completion_named_tool_choice_param.ChatCompletionNamedToolChoiceParam"""
 
-    # openai.types.chat.chat_completion_named_tool_choice_param.ChatCompletionNamedToolChoiceParam.function: Required[Function]
-    function: ChatCompletionNamedToolChoiceParamFunction
+    function: ChatCompletionNamedToolChoiceParamFunction  # function: Required[Function]
 
 
-class ChatCompletionNamedToolChoiceCustomParamCustom(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class ChatCompletionNamedToolChoiceCustomParamCustom(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_named_tool_choice_custom_param.Custom"""
 
-    # openai.types.chat.chat_completion_named_tool_choice_custom_param.Custom.name: Required[str]
-    name: str
+    name: str  # name: Required[str]
 
 
-class ChatCompletionNamedToolChoiceCustomParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="custom",
-):
+class ChatCompletionNamedToolChoiceCustomParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="custom"):
     """openai.types.chat.chat_completion_named_tool_choice_custom_param.ChatCompletionNamedToolChoiceCustomParam"""
 
-    # openai.types.chat.chat_completion_named_tool_choice_custom_param.ChatCompletionNamedToolChoiceCustomParam.custom: Required[Custom]
-    custom: ChatCompletionNamedToolChoiceCustomParamCustom
+    custom: ChatCompletionNamedToolChoiceCustomParamCustom  # custom: Required[Custom]
 
 
-class FunctionDefinition(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class FunctionDefinition(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.shared_params.function_definition.FunctionDefinition"""
 
-    # openai.types.shared_params.function_definition.FunctionDefinition.name: Required[str]
-    name: str
-    # openai.types.shared_params.function_definition.FunctionDefinition.description: str
-    description: str | UnsetType = UNSET
-    # openai.types.shared_params.function_definition.FunctionDefinition.parameters: FunctionParameters
-    parameters: dict[str, Any] | UnsetType = UNSET
-    # openai.types.shared_params.function_definition.FunctionDefinition.strict: Optional[bool]
-    strict: bool | UnsetType | None = UNSET
+    name: str  # name: Required[str]
+    description: str | UnsetType = UNSET  # description: str
+    parameters: dict[str, Any] | UnsetType = UNSET  # parameters: FunctionParameters
+    strict: bool | UnsetType | None = UNSET  # strict: Optional[bool]
 
 
-class ChatCompletionFunctionToolParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="function",
-):
+class ChatCompletionFunctionToolParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="function"):
     """openai.types.chat.chat_completion_function_tool_param.ChatCompletionFunctionToolParam"""
 
-    # openai.types.chat.chat_completion_function_tool_param.ChatCompletionFunctionToolParam.function: Required[FunctionDefinition]
-    function: FunctionDefinition
+    function: FunctionDefinition  # function: Required[FunctionDefinition]
 
 
-class CustomFormatTextTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="text",
-):
+class CustomFormatTextTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="text"):
     """openai.types.chat.chat_completion_custom_tool_param.CustomFormatText"""
 
     pass
 
 
-class CustomFormatGrammarGrammar(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class CustomFormatGrammarGrammar(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_custom_tool_param.CustomFormatGrammarGrammar"""
 
-    # openai.types.chat.chat_completion_custom_tool_param.CustomFormatGrammarGrammar.definition: Required[str]
-    definition: str
-    # openai.types.chat.chat_completion_custom_tool_param.CustomFormatGrammarGrammar.syntax: Required[Literal["lark", "regex"]]
-    syntax: Literal["lark", "regex"]
+    definition: str  # definition: Required[str]
+    syntax: Literal["lark", "regex"]  # syntax: Required[Literal["lark", "regex"]]
 
 
-class CustomFormatGrammarTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="grammar",
-):
+class CustomFormatGrammarTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="grammar"):
     """openai.types.chat.chat_completion_custom_tool_param.CustomFormatGrammar"""
 
-    # openai.types.chat.chat_completion_custom_tool_param.CustomFormatGrammar.grammar: Required[CustomFormatGrammarGrammar]
-    grammar: CustomFormatGrammarGrammar
+    grammar: CustomFormatGrammarGrammar  # grammar: Required[CustomFormatGrammarGrammar]
 
 
-class ChatCompletionCustomToolParamCustom(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class ChatCompletionCustomToolParamCustom(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_custom_tool_param.Custom"""
 
-    # openai.types.chat.chat_completion_custom_tool_param.Custom.name: Required[str]
-    name: str
-    # openai.types.chat.chat_completion_custom_tool_param.Custom.description: str
-    description: str | UnsetType = UNSET
-    # openai.types.chat.chat_completion_custom_tool_param.Custom.format: CustomFormat
-    format: CustomFormatTextTagged | CustomFormatGrammarTagged | UnsetType = UNSET
+    name: str  # name: Required[str]
+    description: str | UnsetType = UNSET  # description: str
+    format: CustomFormatTextTagged | CustomFormatGrammarTagged | UnsetType = UNSET  # format: CustomFormat
 
 
-class ChatCompletionCustomToolParamTagged(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-    tag_field="type",
-    tag="custom",
-):
+class ChatCompletionCustomToolParamTagged(Struct, kw_only=True, omit_defaults=True, gc=False, tag_field="type", tag="custom"):
     """openai.types.chat.chat_completion_custom_tool_param.ChatCompletionCustomToolParam"""
 
-    # openai.types.chat.chat_completion_custom_tool_param.ChatCompletionCustomToolParam.custom: Required[Custom]
-    custom: ChatCompletionCustomToolParamCustom
+    custom: ChatCompletionCustomToolParamCustom  # custom: Required[Custom]
 
 
-class ChatCompletionCreateParams(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
-    """openai.types.chat.completion_create_params.CompletionCreateParamsBase + openai.types.chat.completion_create_params.CompletionCreateParamsNonStreaming + openai.types.chat.completion_create_params.CompletionCreateParamsStreaming"""
+class ChatCompletionCreateParams(Struct, kw_only=True, omit_defaults=True, gc=False):
+    """The request, merged from the SDK's classes:
 
-    # matrix chat.completions.messages · openai.types.chat.completion_create_params.CompletionCreateParamsBase.messages: Required[Iterable[ChatCompletionMessageParam]]
-    messages: Annotated[
-        list[
-            ChatCompletionDeveloperMessageParamTagged
-            | ChatCompletionSystemMessageParamTagged
-            | ChatCompletionUserMessageParamTagged
-            | ChatCompletionAssistantMessageParamTagged
-            | ChatCompletionToolMessageParamTagged
-            | ChatCompletionFunctionMessageParamTagged
-        ],
-        Meta(min_length=1),
-    ]
-    # matrix chat.completions.model · openai.types.chat.completion_create_params.CompletionCreateParamsBase.model: Required[Union[str, ChatModel]]
-    model: str
-    # matrix chat.completions.frequency_penalty · openai.types.chat.completion_create_params.CompletionCreateParamsBase.frequency_penalty: Optional[float]
-    frequency_penalty: Annotated[float, Meta(ge=-2, le=2)] | UnsetType | None = UNSET
-    # matrix chat.completions.function_call · openai.types.chat.completion_create_params.CompletionCreateParamsBase.function_call: FunctionCall
-    function_call: Literal["none", "auto"] | ChatCompletionFunctionCallOptionParam | UnsetType = (
-        UNSET
-    )
-    # matrix chat.completions.functions · openai.types.chat.completion_create_params.CompletionCreateParamsBase.functions: Iterable[Function]
-    functions: list[CompletionCreateParamsFunction] | UnsetType = UNSET
-    # matrix chat.completions.logit_bias · openai.types.chat.completion_create_params.CompletionCreateParamsBase.logit_bias: Optional[Dict[str, int]]
-    logit_bias: dict[str, int] | UnsetType | None = UNSET
-    # matrix chat.completions.logprobs · openai.types.chat.completion_create_params.CompletionCreateParamsBase.logprobs: Optional[bool]
-    logprobs: bool | UnsetType | None = UNSET
-    # matrix chat.completions.max_completion_tokens · openai.types.chat.completion_create_params.CompletionCreateParamsBase.max_completion_tokens: Optional[int]
-    max_completion_tokens: Annotated[int, Meta(ge=1)] | UnsetType | None = UNSET
-    # matrix chat.completions.max_tokens · openai.types.chat.completion_create_params.CompletionCreateParamsBase.max_tokens: Optional[int]
-    max_tokens: Annotated[int, Meta(ge=1)] | UnsetType | None = UNSET
-    # matrix chat.completions.metadata · openai.types.chat.completion_create_params.CompletionCreateParamsBase.metadata: Optional[Metadata]
-    metadata: (
-        Annotated[
-            dict[Annotated[str, Meta(max_length=64)], Annotated[str, Meta(max_length=512)]],
-            Meta(max_length=16),
-        ]
-        | UnsetType
-        | None
-    ) = UNSET
-    # matrix chat.completions.n · openai.types.chat.completion_create_params.CompletionCreateParamsBase.n: Optional[int]
-    n: Annotated[int, Meta(ge=1, le=128)] | UnsetType | None = UNSET
-    # matrix chat.completions.parallel_tool_calls · openai.types.chat.completion_create_params.CompletionCreateParamsBase.parallel_tool_calls: bool
-    parallel_tool_calls: bool | UnsetType = UNSET
-    # matrix chat.completions.presence_penalty · openai.types.chat.completion_create_params.CompletionCreateParamsBase.presence_penalty: Optional[float]
-    presence_penalty: Annotated[float, Meta(ge=-2, le=2)] | UnsetType | None = UNSET
-    # matrix chat.completions.response_format · openai.types.chat.completion_create_params.CompletionCreateParamsBase.response_format: ResponseFormat
-    response_format: (
-        ResponseFormatTextTagged
-        | ResponseFormatJSONSchemaTagged
-        | ResponseFormatJSONObjectTagged
-        | UnsetType
-    ) = UNSET
-    # matrix chat.completions.seed · openai.types.chat.completion_create_params.CompletionCreateParamsBase.seed: Optional[int]
-    seed: int | UnsetType | None = UNSET
-    # matrix chat.completions.stop · openai.types.chat.completion_create_params.CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
-    stop: str | Annotated[list[str], Meta(max_length=4)] | UnsetType | None = UNSET
-    # matrix chat.completions.stream_options · openai.types.chat.completion_create_params.CompletionCreateParamsBase.stream_options: Optional[ChatCompletionStreamOptionsParam]
-    stream_options: ChatCompletionStreamOptionsParam | UnsetType | None = UNSET
-    # matrix chat.completions.temperature · openai.types.chat.completion_create_params.CompletionCreateParamsBase.temperature: Optional[float]
-    temperature: Annotated[float, Meta(ge=0, le=2)] | UnsetType | None = UNSET
-    # matrix chat.completions.tool_choice · openai.types.chat.completion_create_params.CompletionCreateParamsBase.tool_choice: ChatCompletionToolChoiceOptionParam
-    tool_choice: (
-        Literal["none", "auto", "required"]
-        | ChatCompletionAllowedToolChoiceParamTagged
-        | ChatCompletionNamedToolChoiceParamTagged
-        | ChatCompletionNamedToolChoiceCustomParamTagged
-        | UnsetType
-    ) = UNSET
-    # matrix chat.completions.tools · openai.types.chat.completion_create_params.CompletionCreateParamsBase.tools: Iterable[ChatCompletionToolUnionParam]
-    tools: (
-        Annotated[
-            list[ChatCompletionFunctionToolParamTagged | ChatCompletionCustomToolParamTagged],
-            Meta(min_length=1, max_length=128),
-        ]
-        | UnsetType
-    ) = UNSET
-    # matrix chat.completions.top_logprobs · openai.types.chat.completion_create_params.CompletionCreateParamsBase.top_logprobs: Optional[int]
-    top_logprobs: Annotated[int, Meta(ge=0)] | UnsetType | None = UNSET
-    # matrix chat.completions.top_p · openai.types.chat.completion_create_params.CompletionCreateParamsBase.top_p: Optional[float]
-    top_p: Annotated[float, Meta(ge=0, le=1)] | UnsetType | None = UNSET
-    # matrix chat.completions.user · openai.types.chat.completion_create_params.CompletionCreateParamsBase.user: str
-    user: str | UnsetType = UNSET
-    # matrix chat.completions.stream · openai.types.chat.completion_create_params.CompletionCreateParamsNonStreaming.stream | openai.types.chat.completion_create_params.CompletionCreateParamsStreaming.stream: Optional[Literal[False]] | Required[Literal[True]]
-    stream: bool | UnsetType | None = UNSET
+    openai.types.chat.completion_create_params.CompletionCreateParamsBase
+    openai.types.chat.completion_create_params.CompletionCreateParamsNonStreaming
+    openai.types.chat.completion_create_params.CompletionCreateParamsStreaming
+    """
+
+    messages: Annotated[list[ChatCompletionDeveloperMessageParamTagged | ChatCompletionSystemMessageParamTagged | ChatCompletionUserMessageParamTagged | ChatCompletionAssistantMessageParamTagged | ChatCompletionToolMessageParamTagged | ChatCompletionFunctionMessageParamTagged], Meta(min_length=1)]  # matrix chat.completions.messages · CompletionCreateParamsBase.messages: Required[Iterable[ChatCompletionMessageParam]]
+    model: str  # matrix chat.completions.model · CompletionCreateParamsBase.model: Required[Union[str, ChatModel]]
+    frequency_penalty: Annotated[float, Meta(ge=-2, le=2)] | UnsetType | None = UNSET  # matrix chat.completions.frequency_penalty · CompletionCreateParamsBase.frequency_penalty: Optional[float]
+    function_call: Literal["none", "auto"] | ChatCompletionFunctionCallOptionParam | UnsetType = UNSET  # matrix chat.completions.function_call · CompletionCreateParamsBase.function_call: FunctionCall
+    functions: list[CompletionCreateParamsFunction] | UnsetType = UNSET  # matrix chat.completions.functions · CompletionCreateParamsBase.functions: Iterable[Function]
+    logit_bias: dict[str, int] | UnsetType | None = UNSET  # matrix chat.completions.logit_bias · CompletionCreateParamsBase.logit_bias: Optional[Dict[str, int]]
+    logprobs: bool | UnsetType | None = UNSET  # matrix chat.completions.logprobs · CompletionCreateParamsBase.logprobs: Optional[bool]
+    max_completion_tokens: Annotated[int, Meta(ge=1)] | UnsetType | None = UNSET  # matrix chat.completions.max_completion_tokens · CompletionCreateParamsBase.max_completion_tokens: Optional[int]
+    max_tokens: Annotated[int, Meta(ge=1)] | UnsetType | None = UNSET  # matrix chat.completions.max_tokens · CompletionCreateParamsBase.max_tokens: Optional[int]
+    metadata: Annotated[dict[Annotated[str, Meta(max_length=64)], Annotated[str, Meta(max_length=512)]], Meta(max_length=16)] | UnsetType | None = UNSET  # matrix chat.completions.metadata · CompletionCreateParamsBase.metadata: Optional[Metadata]
+    n: Annotated[int, Meta(ge=1, le=128)] | UnsetType | None = UNSET  # matrix chat.completions.n · CompletionCreateParamsBase.n: Optional[int]
+    parallel_tool_calls: bool | UnsetType = UNSET  # matrix chat.completions.parallel_tool_calls · CompletionCreateParamsBase.parallel_tool_calls: bool
+    presence_penalty: Annotated[float, Meta(ge=-2, le=2)] | UnsetType | None = UNSET  # matrix chat.completions.presence_penalty · CompletionCreateParamsBase.presence_penalty: Optional[float]
+    response_format: ResponseFormatTextTagged | ResponseFormatJSONSchemaTagged | ResponseFormatJSONObjectTagged | UnsetType = UNSET  # matrix chat.completions.response_format · CompletionCreateParamsBase.response_format: ResponseFormat
+    seed: int | UnsetType | None = UNSET  # matrix chat.completions.seed · CompletionCreateParamsBase.seed: Optional[int]
+    stop: str | Annotated[list[str], Meta(max_length=4)] | UnsetType | None = UNSET  # matrix chat.completions.stop · CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
+    stream_options: ChatCompletionStreamOptionsParam | UnsetType | None = UNSET  # matrix chat.completions.stream_options · CompletionCreateParamsBase.stream_options: Optional[ChatCompletionStreamOptionsParam]
+    temperature: Annotated[float, Meta(ge=0, le=2)] | UnsetType | None = UNSET  # matrix chat.completions.temperature · CompletionCreateParamsBase.temperature: Optional[float]
+    tool_choice: Literal["none", "auto", "required"] | ChatCompletionAllowedToolChoiceParamTagged | ChatCompletionNamedToolChoiceParamTagged | ChatCompletionNamedToolChoiceCustomParamTagged | UnsetType = UNSET  # matrix chat.completions.tool_choice · CompletionCreateParamsBase.tool_choice: ChatCompletionToolChoiceOptionParam
+    tools: Annotated[list[ChatCompletionFunctionToolParamTagged | ChatCompletionCustomToolParamTagged], Meta(min_length=1, max_length=128)] | UnsetType = UNSET  # matrix chat.completions.tools · CompletionCreateParamsBase.tools: Iterable[ChatCompletionToolUnionParam]
+    top_logprobs: Annotated[int, Meta(ge=0)] | UnsetType | None = UNSET  # matrix chat.completions.top_logprobs · CompletionCreateParamsBase.top_logprobs: Optional[int]
+    top_p: Annotated[float, Meta(ge=0, le=1)] | UnsetType | None = UNSET  # matrix chat.completions.top_p · CompletionCreateParamsBase.top_p: Optional[float]
+    user: str | UnsetType = UNSET  # matrix chat.completions.user · CompletionCreateParamsBase.user: str
+    stream: bool | UnsetType | None = UNSET  # matrix chat.completions.stream · CompletionCreateParamsNonStreaming.stream | CompletionCreateParamsStreaming.stream: Optional[Literal[False]] | Required[Literal[True]]
 
 
 # ---- error path: the schema the explanation walks ----------------------------
+# The same objects as above, each with all its fields (tag fields too) in the SDK's order.
 
 SCHEMA_ChatCompletionContentPartTextParam = s.Object(
     "ChatCompletionContentPartTextParam",
     (
-        # openai.types.chat.chat_completion_content_part_text_param.ChatCompletionContentPartTextParam.text: Required[str]
-        s.Field(
-            "text",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_content_part_text_param.ChatCompletionContentPartTextParam.type: Required[Literal["text"]]
-        s.Field(
-            "type",
-            s.Enum(("text",)),
-            required=True,
-        ),
+        s.Field("text", s.Scalar("string"), required=True),  # text: Required[str]
+        s.Field("type", s.Enum(("text",)), required=True),  # type: Required[Literal["text"]]
     ),
 )
 
 SCHEMA_ChatCompletionDeveloperMessageParamTagged = s.Object(
     "ChatCompletionDeveloperMessageParamTagged",
     (
-        # openai.types.chat.chat_completion_developer_message_param.ChatCompletionDeveloperMessageParam.content: Required[Union[str, Iterable[ChatCompletionContentPartTextParam]]]
-        s.Field(
-            "content",
-            s.OneOf((s.Scalar("string"), s.Array(SCHEMA_ChatCompletionContentPartTextParam))),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_developer_message_param.ChatCompletionDeveloperMessageParam.role: Required[Literal["developer"]]
-        s.Field(
-            "role",
-            s.Enum(("developer",)),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_developer_message_param.ChatCompletionDeveloperMessageParam.name: str
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=False,
-        ),
+        s.Field("content", s.OneOf((s.Scalar("string"), s.Array(SCHEMA_ChatCompletionContentPartTextParam))), required=True),  # content: Required[Union[str, Iterable[ChatCompletionContentPartTextParam]]]
+        s.Field("role", s.Enum(("developer",)), required=True),  # role: Required[Literal["developer"]]
+        s.Field("name", s.Scalar("string"), required=False),  # name: str
     ),
     tag_field="role",
 )
@@ -783,24 +360,9 @@ SCHEMA_ChatCompletionDeveloperMessageParamTagged = s.Object(
 SCHEMA_ChatCompletionSystemMessageParamTagged = s.Object(
     "ChatCompletionSystemMessageParamTagged",
     (
-        # openai.types.chat.chat_completion_system_message_param.ChatCompletionSystemMessageParam.content: Required[Union[str, Iterable[ChatCompletionContentPartTextParam]]]
-        s.Field(
-            "content",
-            s.OneOf((s.Scalar("string"), s.Array(SCHEMA_ChatCompletionContentPartTextParam))),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_system_message_param.ChatCompletionSystemMessageParam.role: Required[Literal["system"]]
-        s.Field(
-            "role",
-            s.Enum(("system",)),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_system_message_param.ChatCompletionSystemMessageParam.name: str
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=False,
-        ),
+        s.Field("content", s.OneOf((s.Scalar("string"), s.Array(SCHEMA_ChatCompletionContentPartTextParam))), required=True),  # content: Required[Union[str, Iterable[ChatCompletionContentPartTextParam]]]
+        s.Field("role", s.Enum(("system",)), required=True),  # role: Required[Literal["system"]]
+        s.Field("name", s.Scalar("string"), required=False),  # name: str
     ),
     tag_field="role",
 )
@@ -808,18 +370,8 @@ SCHEMA_ChatCompletionSystemMessageParamTagged = s.Object(
 SCHEMA_ChatCompletionContentPartTextParamTagged = s.Object(
     "ChatCompletionContentPartTextParamTagged",
     (
-        # openai.types.chat.chat_completion_content_part_text_param.ChatCompletionContentPartTextParam.text: Required[str]
-        s.Field(
-            "text",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_content_part_text_param.ChatCompletionContentPartTextParam.type: Required[Literal["text"]]
-        s.Field(
-            "type",
-            s.Enum(("text",)),
-            required=True,
-        ),
+        s.Field("text", s.Scalar("string"), required=True),  # text: Required[str]
+        s.Field("type", s.Enum(("text",)), required=True),  # type: Required[Literal["text"]]
     ),
     tag_field="type",
 )
@@ -827,36 +379,16 @@ SCHEMA_ChatCompletionContentPartTextParamTagged = s.Object(
 SCHEMA_ImageURL = s.Object(
     "ImageURL",
     (
-        # openai.types.chat.chat_completion_content_part_image_param.ImageURL.url: Required[str]
-        s.Field(
-            "url",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_content_part_image_param.ImageURL.detail: Literal["auto", "low", "high"]
-        s.Field(
-            "detail",
-            s.Enum(("auto", "low", "high")),
-            required=False,
-        ),
+        s.Field("url", s.Scalar("string"), required=True),  # url: Required[str]
+        s.Field("detail", s.Enum(("auto", "low", "high")), required=False),  # detail: Literal["auto", "low", "high"]
     ),
 )
 
 SCHEMA_ChatCompletionContentPartImageParamTagged = s.Object(
     "ChatCompletionContentPartImageParamTagged",
     (
-        # openai.types.chat.chat_completion_content_part_image_param.ChatCompletionContentPartImageParam.image_url: Required[ImageURL]
-        s.Field(
-            "image_url",
-            SCHEMA_ImageURL,
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_content_part_image_param.ChatCompletionContentPartImageParam.type: Required[Literal["image_url"]]
-        s.Field(
-            "type",
-            s.Enum(("image_url",)),
-            required=True,
-        ),
+        s.Field("image_url", SCHEMA_ImageURL, required=True),  # image_url: Required[ImageURL]
+        s.Field("type", s.Enum(("image_url",)), required=True),  # type: Required[Literal["image_url"]]
     ),
     tag_field="type",
 )
@@ -864,36 +396,16 @@ SCHEMA_ChatCompletionContentPartImageParamTagged = s.Object(
 SCHEMA_InputAudio = s.Object(
     "InputAudio",
     (
-        # openai.types.chat.chat_completion_content_part_input_audio_param.InputAudio.data: Required[str]
-        s.Field(
-            "data",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_content_part_input_audio_param.InputAudio.format: Required[Literal["wav", "mp3"]]
-        s.Field(
-            "format",
-            s.Enum(("wav", "mp3")),
-            required=True,
-        ),
+        s.Field("data", s.Scalar("string"), required=True),  # data: Required[str]
+        s.Field("format", s.Enum(("wav", "mp3")), required=True),  # format: Required[Literal["wav", "mp3"]]
     ),
 )
 
 SCHEMA_ChatCompletionContentPartInputAudioParamTagged = s.Object(
     "ChatCompletionContentPartInputAudioParamTagged",
     (
-        # openai.types.chat.chat_completion_content_part_input_audio_param.ChatCompletionContentPartInputAudioParam.input_audio: Required[InputAudio]
-        s.Field(
-            "input_audio",
-            SCHEMA_InputAudio,
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_content_part_input_audio_param.ChatCompletionContentPartInputAudioParam.type: Required[Literal["input_audio"]]
-        s.Field(
-            "type",
-            s.Enum(("input_audio",)),
-            required=True,
-        ),
+        s.Field("input_audio", SCHEMA_InputAudio, required=True),  # input_audio: Required[InputAudio]
+        s.Field("type", s.Enum(("input_audio",)), required=True),  # type: Required[Literal["input_audio"]]
     ),
     tag_field="type",
 )
@@ -901,42 +413,17 @@ SCHEMA_ChatCompletionContentPartInputAudioParamTagged = s.Object(
 SCHEMA_FileFile = s.Object(
     "FileFile",
     (
-        # openai.types.chat.chat_completion_content_part_param.FileFile.file_data: str
-        s.Field(
-            "file_data",
-            s.Scalar("string"),
-            required=False,
-        ),
-        # openai.types.chat.chat_completion_content_part_param.FileFile.file_id: str
-        s.Field(
-            "file_id",
-            s.Scalar("string"),
-            required=False,
-        ),
-        # openai.types.chat.chat_completion_content_part_param.FileFile.filename: str
-        s.Field(
-            "filename",
-            s.Scalar("string"),
-            required=False,
-        ),
+        s.Field("file_data", s.Scalar("string"), required=False),  # file_data: str
+        s.Field("file_id", s.Scalar("string"), required=False),  # file_id: str
+        s.Field("filename", s.Scalar("string"), required=False),  # filename: str
     ),
 )
 
 SCHEMA_FileTagged = s.Object(
     "FileTagged",
     (
-        # openai.types.chat.chat_completion_content_part_param.File.file: Required[FileFile]
-        s.Field(
-            "file",
-            SCHEMA_FileFile,
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_content_part_param.File.type: Required[Literal["file"]]
-        s.Field(
-            "type",
-            s.Enum(("file",)),
-            required=True,
-        ),
+        s.Field("file", SCHEMA_FileFile, required=True),  # file: Required[FileFile]
+        s.Field("type", s.Enum(("file",)), required=True),  # type: Required[Literal["file"]]
     ),
     tag_field="type",
 )
@@ -944,38 +431,9 @@ SCHEMA_FileTagged = s.Object(
 SCHEMA_ChatCompletionUserMessageParamTagged = s.Object(
     "ChatCompletionUserMessageParamTagged",
     (
-        # openai.types.chat.chat_completion_user_message_param.ChatCompletionUserMessageParam.content: Required[Union[str, Iterable[ChatCompletionContentPartParam]]]
-        s.Field(
-            "content",
-            s.OneOf(
-                (
-                    s.Scalar("string"),
-                    s.Array(
-                        s.OneOf(
-                            (
-                                SCHEMA_ChatCompletionContentPartTextParamTagged,
-                                SCHEMA_ChatCompletionContentPartImageParamTagged,
-                                SCHEMA_ChatCompletionContentPartInputAudioParamTagged,
-                                SCHEMA_FileTagged,
-                            )
-                        )
-                    ),
-                )
-            ),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_user_message_param.ChatCompletionUserMessageParam.role: Required[Literal["user"]]
-        s.Field(
-            "role",
-            s.Enum(("user",)),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_user_message_param.ChatCompletionUserMessageParam.name: str
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=False,
-        ),
+        s.Field("content", s.OneOf((s.Scalar("string"), s.Array(s.OneOf((SCHEMA_ChatCompletionContentPartTextParamTagged, SCHEMA_ChatCompletionContentPartImageParamTagged, SCHEMA_ChatCompletionContentPartInputAudioParamTagged, SCHEMA_FileTagged))))), required=True),  # content: Required[Union[str, Iterable[ChatCompletionContentPartParam]]]
+        s.Field("role", s.Enum(("user",)), required=True),  # role: Required[Literal["user"]]
+        s.Field("name", s.Scalar("string"), required=False),  # name: str
     ),
     tag_field="role",
 )
@@ -983,30 +441,15 @@ SCHEMA_ChatCompletionUserMessageParamTagged = s.Object(
 SCHEMA_Audio = s.Object(
     "Audio",
     (
-        # openai.types.chat.chat_completion_assistant_message_param.Audio.id: Required[str]
-        s.Field(
-            "id",
-            s.Scalar("string"),
-            required=True,
-        ),
+        s.Field("id", s.Scalar("string"), required=True),  # id: Required[str]
     ),
 )
 
 SCHEMA_ChatCompletionContentPartRefusalParamTagged = s.Object(
     "ChatCompletionContentPartRefusalParamTagged",
     (
-        # openai.types.chat.chat_completion_content_part_refusal_param.ChatCompletionContentPartRefusalParam.refusal: Required[str]
-        s.Field(
-            "refusal",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_content_part_refusal_param.ChatCompletionContentPartRefusalParam.type: Required[Literal["refusal"]]
-        s.Field(
-            "type",
-            s.Enum(("refusal",)),
-            required=True,
-        ),
+        s.Field("refusal", s.Scalar("string"), required=True),  # refusal: Required[str]
+        s.Field("type", s.Enum(("refusal",)), required=True),  # type: Required[Literal["refusal"]]
     ),
     tag_field="type",
 )
@@ -1014,103 +457,43 @@ SCHEMA_ChatCompletionContentPartRefusalParamTagged = s.Object(
 SCHEMA_FunctionCall = s.Object(
     "FunctionCall",
     (
-        # openai.types.chat.chat_completion_assistant_message_param.FunctionCall.arguments: Required[str]
-        s.Field(
-            "arguments",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_assistant_message_param.FunctionCall.name: Required[str]
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=True,
-        ),
+        s.Field("arguments", s.Scalar("string"), required=True),  # arguments: Required[str]
+        s.Field("name", s.Scalar("string"), required=True),  # name: Required[str]
     ),
 )
 
 SCHEMA_ChatCompletionMessageFunctionToolCallParamFunction = s.Object(
-    "chat.chat_completion_message_function_tool_call_param.Function",
+    "ChatCompletionMessageFunctionToolCallParamFunction",
     (
-        # openai.types.chat.chat_completion_message_function_tool_call_param.Function.arguments: Required[str]
-        s.Field(
-            "arguments",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_message_function_tool_call_param.Function.name: Required[str]
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=True,
-        ),
+        s.Field("arguments", s.Scalar("string"), required=True),  # arguments: Required[str]
+        s.Field("name", s.Scalar("string"), required=True),  # name: Required[str]
     ),
 )
 
 SCHEMA_ChatCompletionMessageFunctionToolCallParamTagged = s.Object(
     "ChatCompletionMessageFunctionToolCallParamTagged",
     (
-        # openai.types.chat.chat_completion_message_function_tool_call_param.ChatCompletionMessageFunctionToolCallParam.id: Required[str]
-        s.Field(
-            "id",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_message_function_tool_call_param.ChatCompletionMessageFunctionToolCallParam.function: Required[Function]
-        s.Field(
-            "function",
-            SCHEMA_ChatCompletionMessageFunctionToolCallParamFunction,
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_message_function_tool_call_param.ChatCompletionMessageFunctionToolCallParam.type: Required[Literal["function"]]
-        s.Field(
-            "type",
-            s.Enum(("function",)),
-            required=True,
-        ),
+        s.Field("id", s.Scalar("string"), required=True),  # id: Required[str]
+        s.Field("function", SCHEMA_ChatCompletionMessageFunctionToolCallParamFunction, required=True),  # function: Required[Function]
+        s.Field("type", s.Enum(("function",)), required=True),  # type: Required[Literal["function"]]
     ),
     tag_field="type",
 )
 
 SCHEMA_ChatCompletionMessageCustomToolCallParamCustom = s.Object(
-    "chat.chat_completion_message_custom_tool_call_param.Custom",
+    "ChatCompletionMessageCustomToolCallParamCustom",
     (
-        # openai.types.chat.chat_completion_message_custom_tool_call_param.Custom.input: Required[str]
-        s.Field(
-            "input",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_message_custom_tool_call_param.Custom.name: Required[str]
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=True,
-        ),
+        s.Field("input", s.Scalar("string"), required=True),  # input: Required[str]
+        s.Field("name", s.Scalar("string"), required=True),  # name: Required[str]
     ),
 )
 
 SCHEMA_ChatCompletionMessageCustomToolCallParamTagged = s.Object(
     "ChatCompletionMessageCustomToolCallParamTagged",
     (
-        # openai.types.chat.chat_completion_message_custom_tool_call_param.ChatCompletionMessageCustomToolCallParam.id: Required[str]
-        s.Field(
-            "id",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_message_custom_tool_call_param.ChatCompletionMessageCustomToolCallParam.custom: Required[Custom]
-        s.Field(
-            "custom",
-            SCHEMA_ChatCompletionMessageCustomToolCallParamCustom,
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_message_custom_tool_call_param.ChatCompletionMessageCustomToolCallParam.type: Required[Literal["custom"]]
-        s.Field(
-            "type",
-            s.Enum(("custom",)),
-            required=True,
-        ),
+        s.Field("id", s.Scalar("string"), required=True),  # id: Required[str]
+        s.Field("custom", SCHEMA_ChatCompletionMessageCustomToolCallParamCustom, required=True),  # custom: Required[Custom]
+        s.Field("type", s.Enum(("custom",)), required=True),  # type: Required[Literal["custom"]]
     ),
     tag_field="type",
 )
@@ -1118,68 +501,13 @@ SCHEMA_ChatCompletionMessageCustomToolCallParamTagged = s.Object(
 SCHEMA_ChatCompletionAssistantMessageParamTagged = s.Object(
     "ChatCompletionAssistantMessageParamTagged",
     (
-        # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.role: Required[Literal["assistant"]]
-        s.Field(
-            "role",
-            s.Enum(("assistant",)),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.audio: Optional[Audio]
-        s.Field(
-            "audio",
-            s.OneOf((SCHEMA_Audio, s.Null())),
-            required=False,
-        ),
-        # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.content: Union[str, Iterable[ContentArrayOfContentPart], None]
-        s.Field(
-            "content",
-            s.OneOf(
-                (
-                    s.Scalar("string"),
-                    s.Array(
-                        s.OneOf(
-                            (
-                                SCHEMA_ChatCompletionContentPartTextParamTagged,
-                                SCHEMA_ChatCompletionContentPartRefusalParamTagged,
-                            )
-                        )
-                    ),
-                    s.Null(),
-                )
-            ),
-            required=False,
-        ),
-        # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.function_call: Optional[FunctionCall]
-        s.Field(
-            "function_call",
-            s.OneOf((SCHEMA_FunctionCall, s.Null())),
-            required=False,
-        ),
-        # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.name: str
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=False,
-        ),
-        # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.refusal: Optional[str]
-        s.Field(
-            "refusal",
-            s.OneOf((s.Scalar("string"), s.Null())),
-            required=False,
-        ),
-        # openai.types.chat.chat_completion_assistant_message_param.ChatCompletionAssistantMessageParam.tool_calls: Iterable[ChatCompletionMessageToolCallUnionParam]
-        s.Field(
-            "tool_calls",
-            s.Array(
-                s.OneOf(
-                    (
-                        SCHEMA_ChatCompletionMessageFunctionToolCallParamTagged,
-                        SCHEMA_ChatCompletionMessageCustomToolCallParamTagged,
-                    )
-                )
-            ),
-            required=False,
-        ),
+        s.Field("role", s.Enum(("assistant",)), required=True),  # role: Required[Literal["assistant"]]
+        s.Field("audio", s.OneOf((SCHEMA_Audio, s.Null())), required=False),  # audio: Optional[Audio]
+        s.Field("content", s.OneOf((s.Scalar("string"), s.Array(s.OneOf((SCHEMA_ChatCompletionContentPartTextParamTagged, SCHEMA_ChatCompletionContentPartRefusalParamTagged))), s.Null())), required=False),  # content: Union[str, Iterable[ContentArrayOfContentPart], None]
+        s.Field("function_call", s.OneOf((SCHEMA_FunctionCall, s.Null())), required=False),  # function_call: Optional[FunctionCall]
+        s.Field("name", s.Scalar("string"), required=False),  # name: str
+        s.Field("refusal", s.OneOf((s.Scalar("string"), s.Null())), required=False),  # refusal: Optional[str]
+        s.Field("tool_calls", s.Array(s.OneOf((SCHEMA_ChatCompletionMessageFunctionToolCallParamTagged, SCHEMA_ChatCompletionMessageCustomToolCallParamTagged))), required=False),  # tool_calls: Iterable[ChatCompletionMessageToolCallUnionParam]
     ),
     tag_field="role",
 )
@@ -1187,24 +515,9 @@ SCHEMA_ChatCompletionAssistantMessageParamTagged = s.Object(
 SCHEMA_ChatCompletionToolMessageParamTagged = s.Object(
     "ChatCompletionToolMessageParamTagged",
     (
-        # openai.types.chat.chat_completion_tool_message_param.ChatCompletionToolMessageParam.content: Required[Union[str, Iterable[ChatCompletionContentPartTextParam]]]
-        s.Field(
-            "content",
-            s.OneOf((s.Scalar("string"), s.Array(SCHEMA_ChatCompletionContentPartTextParam))),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_tool_message_param.ChatCompletionToolMessageParam.role: Required[Literal["tool"]]
-        s.Field(
-            "role",
-            s.Enum(("tool",)),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_tool_message_param.ChatCompletionToolMessageParam.tool_call_id: Required[str]
-        s.Field(
-            "tool_call_id",
-            s.Scalar("string"),
-            required=True,
-        ),
+        s.Field("content", s.OneOf((s.Scalar("string"), s.Array(SCHEMA_ChatCompletionContentPartTextParam))), required=True),  # content: Required[Union[str, Iterable[ChatCompletionContentPartTextParam]]]
+        s.Field("role", s.Enum(("tool",)), required=True),  # role: Required[Literal["tool"]]
+        s.Field("tool_call_id", s.Scalar("string"), required=True),  # tool_call_id: Required[str]
     ),
     tag_field="role",
 )
@@ -1212,24 +525,9 @@ SCHEMA_ChatCompletionToolMessageParamTagged = s.Object(
 SCHEMA_ChatCompletionFunctionMessageParamTagged = s.Object(
     "ChatCompletionFunctionMessageParamTagged",
     (
-        # openai.types.chat.chat_completion_function_message_param.ChatCompletionFunctionMessageParam.content: Required[Optional[str]]
-        s.Field(
-            "content",
-            s.OneOf((s.Scalar("string"), s.Null())),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_function_message_param.ChatCompletionFunctionMessageParam.name: Required[str]
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_function_message_param.ChatCompletionFunctionMessageParam.role: Required[Literal["function"]]
-        s.Field(
-            "role",
-            s.Enum(("function",)),
-            required=True,
-        ),
+        s.Field("content", s.OneOf((s.Scalar("string"), s.Null())), required=True),  # content: Required[Optional[str]]
+        s.Field("name", s.Scalar("string"), required=True),  # name: Required[str]
+        s.Field("role", s.Enum(("function",)), required=True),  # role: Required[Literal["function"]]
     ),
     tag_field="role",
 )
@@ -1237,48 +535,23 @@ SCHEMA_ChatCompletionFunctionMessageParamTagged = s.Object(
 SCHEMA_ChatCompletionFunctionCallOptionParam = s.Object(
     "ChatCompletionFunctionCallOptionParam",
     (
-        # openai.types.chat.chat_completion_function_call_option_param.ChatCompletionFunctionCallOptionParam.name: Required[str]
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=True,
-        ),
+        s.Field("name", s.Scalar("string"), required=True),  # name: Required[str]
     ),
 )
 
 SCHEMA_CompletionCreateParamsFunction = s.Object(
-    "chat.completion_create_params.Function",
+    "CompletionCreateParamsFunction",
     (
-        # openai.types.chat.completion_create_params.Function.name: Required[str]
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.completion_create_params.Function.description: str
-        s.Field(
-            "description",
-            s.Scalar("string"),
-            required=False,
-        ),
-        # openai.types.chat.completion_create_params.Function.parameters: FunctionParameters
-        s.Field(
-            "parameters",
-            s.Map(s.AnyJson()),
-            required=False,
-        ),
+        s.Field("name", s.Scalar("string"), required=True),  # name: Required[str]
+        s.Field("description", s.Scalar("string"), required=False),  # description: str
+        s.Field("parameters", s.Map(s.AnyJson()), required=False),  # parameters: FunctionParameters
     ),
 )
 
 SCHEMA_ResponseFormatTextTagged = s.Object(
     "ResponseFormatTextTagged",
     (
-        # openai.types.shared_params.response_format_text.ResponseFormatText.type: Required[Literal["text"]]
-        s.Field(
-            "type",
-            s.Enum(("text",)),
-            required=True,
-        ),
+        s.Field("type", s.Enum(("text",)), required=True),  # type: Required[Literal["text"]]
     ),
     tag_field="type",
 )
@@ -1286,48 +559,18 @@ SCHEMA_ResponseFormatTextTagged = s.Object(
 SCHEMA_JSONSchema = s.Object(
     "JSONSchema",
     (
-        # openai.types.shared_params.response_format_json_schema.JSONSchema.name: Required[str]
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.shared_params.response_format_json_schema.JSONSchema.description: str
-        s.Field(
-            "description",
-            s.Scalar("string"),
-            required=False,
-        ),
-        # openai.types.shared_params.response_format_json_schema.JSONSchema.schema: Dict[str, object]
-        s.Field(
-            "schema",
-            s.Map(s.AnyJson()),
-            required=False,
-        ),
-        # openai.types.shared_params.response_format_json_schema.JSONSchema.strict: Optional[bool]
-        s.Field(
-            "strict",
-            s.OneOf((s.Scalar("boolean"), s.Null())),
-            required=False,
-        ),
+        s.Field("name", s.Scalar("string"), required=True),  # name: Required[str]
+        s.Field("description", s.Scalar("string"), required=False),  # description: str
+        s.Field("schema", s.Map(s.AnyJson()), required=False),  # schema: Dict[str, object]
+        s.Field("strict", s.OneOf((s.Scalar("boolean"), s.Null())), required=False),  # strict: Optional[bool]
     ),
 )
 
 SCHEMA_ResponseFormatJSONSchemaTagged = s.Object(
     "ResponseFormatJSONSchemaTagged",
     (
-        # openai.types.shared_params.response_format_json_schema.ResponseFormatJSONSchema.json_schema: Required[JSONSchema]
-        s.Field(
-            "json_schema",
-            SCHEMA_JSONSchema,
-            required=True,
-        ),
-        # openai.types.shared_params.response_format_json_schema.ResponseFormatJSONSchema.type: Required[Literal["json_schema"]]
-        s.Field(
-            "type",
-            s.Enum(("json_schema",)),
-            required=True,
-        ),
+        s.Field("json_schema", SCHEMA_JSONSchema, required=True),  # json_schema: Required[JSONSchema]
+        s.Field("type", s.Enum(("json_schema",)), required=True),  # type: Required[Literal["json_schema"]]
     ),
     tag_field="type",
 )
@@ -1335,12 +578,7 @@ SCHEMA_ResponseFormatJSONSchemaTagged = s.Object(
 SCHEMA_ResponseFormatJSONObjectTagged = s.Object(
     "ResponseFormatJSONObjectTagged",
     (
-        # openai.types.shared_params.response_format_json_object.ResponseFormatJSONObject.type: Required[Literal["json_object"]]
-        s.Field(
-            "type",
-            s.Enum(("json_object",)),
-            required=True,
-        ),
+        s.Field("type", s.Enum(("json_object",)), required=True),  # type: Required[Literal["json_object"]]
     ),
     tag_field="type",
 )
@@ -1348,116 +586,56 @@ SCHEMA_ResponseFormatJSONObjectTagged = s.Object(
 SCHEMA_ChatCompletionStreamOptionsParam = s.Object(
     "ChatCompletionStreamOptionsParam",
     (
-        # openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam.include_obfuscation: bool
-        s.Field(
-            "include_obfuscation",
-            s.Scalar("boolean"),
-            required=False,
-        ),
-        # openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam.include_usage: bool
-        s.Field(
-            "include_usage",
-            s.Scalar("boolean"),
-            required=False,
-        ),
+        s.Field("include_obfuscation", s.Scalar("boolean"), required=False),  # include_obfuscation: bool
+        s.Field("include_usage", s.Scalar("boolean"), required=False),  # include_usage: bool
     ),
 )
 
 SCHEMA_ChatCompletionAllowedToolsParam = s.Object(
     "ChatCompletionAllowedToolsParam",
     (
-        # openai.types.chat.chat_completion_allowed_tools_param.ChatCompletionAllowedToolsParam.mode: Required[Literal["auto", "required"]]
-        s.Field(
-            "mode",
-            s.Enum(("auto", "required")),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_allowed_tools_param.ChatCompletionAllowedToolsParam.tools: Required[Iterable[Dict[str, object]]]
-        s.Field(
-            "tools",
-            s.Array(s.Map(s.AnyJson())),
-            required=True,
-        ),
+        s.Field("mode", s.Enum(("auto", "required")), required=True),  # mode: Required[Literal["auto", "required"]]
+        s.Field("tools", s.Array(s.Map(s.AnyJson())), required=True),  # tools: Required[Iterable[Dict[str, object]]]
     ),
 )
 
 SCHEMA_ChatCompletionAllowedToolChoiceParamTagged = s.Object(
     "ChatCompletionAllowedToolChoiceParamTagged",
     (
-        # openai.types.chat.chat_completion_allowed_tool_choice_param.ChatCompletionAllowedToolChoiceParam.allowed_tools: Required[ChatCompletionAllowedToolsParam]
-        s.Field(
-            "allowed_tools",
-            SCHEMA_ChatCompletionAllowedToolsParam,
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_allowed_tool_choice_param.ChatCompletionAllowedToolChoiceParam.type: Required[Literal["allowed_tools"]]
-        s.Field(
-            "type",
-            s.Enum(("allowed_tools",)),
-            required=True,
-        ),
+        s.Field("allowed_tools", SCHEMA_ChatCompletionAllowedToolsParam, required=True),  # allowed_tools: Required[ChatCompletionAllowedToolsParam]
+        s.Field("type", s.Enum(("allowed_tools",)), required=True),  # type: Required[Literal["allowed_tools"]]
     ),
     tag_field="type",
 )
 
 SCHEMA_ChatCompletionNamedToolChoiceParamFunction = s.Object(
-    "chat.chat_completion_named_tool_choice_param.Function",
+    "ChatCompletionNamedToolChoiceParamFunction",
     (
-        # openai.types.chat.chat_completion_named_tool_choice_param.Function.name: Required[str]
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=True,
-        ),
+        s.Field("name", s.Scalar("string"), required=True),  # name: Required[str]
     ),
 )
 
 SCHEMA_ChatCompletionNamedToolChoiceParamTagged = s.Object(
     "ChatCompletionNamedToolChoiceParamTagged",
     (
-        # openai.types.chat.chat_completion_named_tool_choice_param.ChatCompletionNamedToolChoiceParam.function: Required[Function]
-        s.Field(
-            "function",
-            SCHEMA_ChatCompletionNamedToolChoiceParamFunction,
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_named_tool_choice_param.ChatCompletionNamedToolChoiceParam.type: Required[Literal["function"]]
-        s.Field(
-            "type",
-            s.Enum(("function",)),
-            required=True,
-        ),
+        s.Field("function", SCHEMA_ChatCompletionNamedToolChoiceParamFunction, required=True),  # function: Required[Function]
+        s.Field("type", s.Enum(("function",)), required=True),  # type: Required[Literal["function"]]
     ),
     tag_field="type",
 )
 
 SCHEMA_ChatCompletionNamedToolChoiceCustomParamCustom = s.Object(
-    "chat.chat_completion_named_tool_choice_custom_param.Custom",
+    "ChatCompletionNamedToolChoiceCustomParamCustom",
     (
-        # openai.types.chat.chat_completion_named_tool_choice_custom_param.Custom.name: Required[str]
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=True,
-        ),
+        s.Field("name", s.Scalar("string"), required=True),  # name: Required[str]
     ),
 )
 
 SCHEMA_ChatCompletionNamedToolChoiceCustomParamTagged = s.Object(
     "ChatCompletionNamedToolChoiceCustomParamTagged",
     (
-        # openai.types.chat.chat_completion_named_tool_choice_custom_param.ChatCompletionNamedToolChoiceCustomParam.custom: Required[Custom]
-        s.Field(
-            "custom",
-            SCHEMA_ChatCompletionNamedToolChoiceCustomParamCustom,
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_named_tool_choice_custom_param.ChatCompletionNamedToolChoiceCustomParam.type: Required[Literal["custom"]]
-        s.Field(
-            "type",
-            s.Enum(("custom",)),
-            required=True,
-        ),
+        s.Field("custom", SCHEMA_ChatCompletionNamedToolChoiceCustomParamCustom, required=True),  # custom: Required[Custom]
+        s.Field("type", s.Enum(("custom",)), required=True),  # type: Required[Literal["custom"]]
     ),
     tag_field="type",
 )
@@ -1465,48 +643,18 @@ SCHEMA_ChatCompletionNamedToolChoiceCustomParamTagged = s.Object(
 SCHEMA_FunctionDefinition = s.Object(
     "FunctionDefinition",
     (
-        # openai.types.shared_params.function_definition.FunctionDefinition.name: Required[str]
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.shared_params.function_definition.FunctionDefinition.description: str
-        s.Field(
-            "description",
-            s.Scalar("string"),
-            required=False,
-        ),
-        # openai.types.shared_params.function_definition.FunctionDefinition.parameters: FunctionParameters
-        s.Field(
-            "parameters",
-            s.Map(s.AnyJson()),
-            required=False,
-        ),
-        # openai.types.shared_params.function_definition.FunctionDefinition.strict: Optional[bool]
-        s.Field(
-            "strict",
-            s.OneOf((s.Scalar("boolean"), s.Null())),
-            required=False,
-        ),
+        s.Field("name", s.Scalar("string"), required=True),  # name: Required[str]
+        s.Field("description", s.Scalar("string"), required=False),  # description: str
+        s.Field("parameters", s.Map(s.AnyJson()), required=False),  # parameters: FunctionParameters
+        s.Field("strict", s.OneOf((s.Scalar("boolean"), s.Null())), required=False),  # strict: Optional[bool]
     ),
 )
 
 SCHEMA_ChatCompletionFunctionToolParamTagged = s.Object(
     "ChatCompletionFunctionToolParamTagged",
     (
-        # openai.types.chat.chat_completion_function_tool_param.ChatCompletionFunctionToolParam.function: Required[FunctionDefinition]
-        s.Field(
-            "function",
-            SCHEMA_FunctionDefinition,
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_function_tool_param.ChatCompletionFunctionToolParam.type: Required[Literal["function"]]
-        s.Field(
-            "type",
-            s.Enum(("function",)),
-            required=True,
-        ),
+        s.Field("function", SCHEMA_FunctionDefinition, required=True),  # function: Required[FunctionDefinition]
+        s.Field("type", s.Enum(("function",)), required=True),  # type: Required[Literal["function"]]
     ),
     tag_field="type",
 )
@@ -1514,12 +662,7 @@ SCHEMA_ChatCompletionFunctionToolParamTagged = s.Object(
 SCHEMA_CustomFormatTextTagged = s.Object(
     "CustomFormatTextTagged",
     (
-        # openai.types.chat.chat_completion_custom_tool_param.CustomFormatText.type: Required[Literal["text"]]
-        s.Field(
-            "type",
-            s.Enum(("text",)),
-            required=True,
-        ),
+        s.Field("type", s.Enum(("text",)), required=True),  # type: Required[Literal["text"]]
     ),
     tag_field="type",
 )
@@ -1527,79 +670,34 @@ SCHEMA_CustomFormatTextTagged = s.Object(
 SCHEMA_CustomFormatGrammarGrammar = s.Object(
     "CustomFormatGrammarGrammar",
     (
-        # openai.types.chat.chat_completion_custom_tool_param.CustomFormatGrammarGrammar.definition: Required[str]
-        s.Field(
-            "definition",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_custom_tool_param.CustomFormatGrammarGrammar.syntax: Required[Literal["lark", "regex"]]
-        s.Field(
-            "syntax",
-            s.Enum(("lark", "regex")),
-            required=True,
-        ),
+        s.Field("definition", s.Scalar("string"), required=True),  # definition: Required[str]
+        s.Field("syntax", s.Enum(("lark", "regex")), required=True),  # syntax: Required[Literal["lark", "regex"]]
     ),
 )
 
 SCHEMA_CustomFormatGrammarTagged = s.Object(
     "CustomFormatGrammarTagged",
     (
-        # openai.types.chat.chat_completion_custom_tool_param.CustomFormatGrammar.grammar: Required[CustomFormatGrammarGrammar]
-        s.Field(
-            "grammar",
-            SCHEMA_CustomFormatGrammarGrammar,
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_custom_tool_param.CustomFormatGrammar.type: Required[Literal["grammar"]]
-        s.Field(
-            "type",
-            s.Enum(("grammar",)),
-            required=True,
-        ),
+        s.Field("grammar", SCHEMA_CustomFormatGrammarGrammar, required=True),  # grammar: Required[CustomFormatGrammarGrammar]
+        s.Field("type", s.Enum(("grammar",)), required=True),  # type: Required[Literal["grammar"]]
     ),
     tag_field="type",
 )
 
 SCHEMA_ChatCompletionCustomToolParamCustom = s.Object(
-    "chat.chat_completion_custom_tool_param.Custom",
+    "ChatCompletionCustomToolParamCustom",
     (
-        # openai.types.chat.chat_completion_custom_tool_param.Custom.name: Required[str]
-        s.Field(
-            "name",
-            s.Scalar("string"),
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_custom_tool_param.Custom.description: str
-        s.Field(
-            "description",
-            s.Scalar("string"),
-            required=False,
-        ),
-        # openai.types.chat.chat_completion_custom_tool_param.Custom.format: CustomFormat
-        s.Field(
-            "format",
-            s.OneOf((SCHEMA_CustomFormatTextTagged, SCHEMA_CustomFormatGrammarTagged)),
-            required=False,
-        ),
+        s.Field("name", s.Scalar("string"), required=True),  # name: Required[str]
+        s.Field("description", s.Scalar("string"), required=False),  # description: str
+        s.Field("format", s.OneOf((SCHEMA_CustomFormatTextTagged, SCHEMA_CustomFormatGrammarTagged)), required=False),  # format: CustomFormat
     ),
 )
 
 SCHEMA_ChatCompletionCustomToolParamTagged = s.Object(
     "ChatCompletionCustomToolParamTagged",
     (
-        # openai.types.chat.chat_completion_custom_tool_param.ChatCompletionCustomToolParam.custom: Required[Custom]
-        s.Field(
-            "custom",
-            SCHEMA_ChatCompletionCustomToolParamCustom,
-            required=True,
-        ),
-        # openai.types.chat.chat_completion_custom_tool_param.ChatCompletionCustomToolParam.type: Required[Literal["custom"]]
-        s.Field(
-            "type",
-            s.Enum(("custom",)),
-            required=True,
-        ),
+        s.Field("custom", SCHEMA_ChatCompletionCustomToolParamCustom, required=True),  # custom: Required[Custom]
+        s.Field("type", s.Enum(("custom",)), required=True),  # type: Required[Literal["custom"]]
     ),
     tag_field="type",
 )
@@ -1607,192 +705,33 @@ SCHEMA_ChatCompletionCustomToolParamTagged = s.Object(
 SCHEMA = s.Object(
     "ChatCompletionCreateParams",
     (
-        # matrix chat.completions.messages · openai.types.chat.completion_create_params.CompletionCreateParamsBase.messages: Required[Iterable[ChatCompletionMessageParam]]
-        s.Field(
-            "messages",
-            s.Array(
-                s.OneOf(
-                    (
-                        SCHEMA_ChatCompletionDeveloperMessageParamTagged,
-                        SCHEMA_ChatCompletionSystemMessageParamTagged,
-                        SCHEMA_ChatCompletionUserMessageParamTagged,
-                        SCHEMA_ChatCompletionAssistantMessageParamTagged,
-                        SCHEMA_ChatCompletionToolMessageParamTagged,
-                        SCHEMA_ChatCompletionFunctionMessageParamTagged,
-                    )
-                ),
-                min_items=1,
-            ),
-            required=True,
-        ),
-        # matrix chat.completions.model · openai.types.chat.completion_create_params.CompletionCreateParamsBase.model: Required[Union[str, ChatModel]]
-        s.Field(
-            "model",
-            s.Scalar("string"),
-            required=True,
-            missing_message="you must provide a model parameter",
-        ),
-        # matrix chat.completions.frequency_penalty · openai.types.chat.completion_create_params.CompletionCreateParamsBase.frequency_penalty: Optional[float]
-        s.Field(
-            "frequency_penalty",
-            s.OneOf((s.Scalar("number", minimum=-2, maximum=2), s.Null())),
-            required=False,
-        ),
-        # matrix chat.completions.function_call · openai.types.chat.completion_create_params.CompletionCreateParamsBase.function_call: FunctionCall
-        s.Field(
-            "function_call",
-            s.OneOf((s.Enum(("none", "auto")), SCHEMA_ChatCompletionFunctionCallOptionParam)),
-            required=False,
-        ),
-        # matrix chat.completions.functions · openai.types.chat.completion_create_params.CompletionCreateParamsBase.functions: Iterable[Function]
-        s.Field(
-            "functions",
-            s.Array(SCHEMA_CompletionCreateParamsFunction),
-            required=False,
-        ),
-        # matrix chat.completions.logit_bias · openai.types.chat.completion_create_params.CompletionCreateParamsBase.logit_bias: Optional[Dict[str, int]]
-        s.Field(
-            "logit_bias",
-            s.OneOf((s.Map(s.Scalar("integer")), s.Null())),
-            required=False,
-        ),
-        # matrix chat.completions.logprobs · openai.types.chat.completion_create_params.CompletionCreateParamsBase.logprobs: Optional[bool]
-        s.Field(
-            "logprobs",
-            s.OneOf((s.Scalar("boolean"), s.Null())),
-            required=False,
-        ),
-        # matrix chat.completions.max_completion_tokens · openai.types.chat.completion_create_params.CompletionCreateParamsBase.max_completion_tokens: Optional[int]
-        s.Field(
-            "max_completion_tokens",
-            s.OneOf((s.Scalar("integer", minimum=1), s.Null())),
-            required=False,
-        ),
-        # matrix chat.completions.max_tokens · openai.types.chat.completion_create_params.CompletionCreateParamsBase.max_tokens: Optional[int]
-        s.Field(
-            "max_tokens",
-            s.OneOf((s.Scalar("integer", minimum=1), s.Null())),
-            required=False,
-        ),
-        # matrix chat.completions.metadata · openai.types.chat.completion_create_params.CompletionCreateParamsBase.metadata: Optional[Metadata]
-        s.Field(
-            "metadata",
-            s.OneOf(
-                (
-                    s.Map(s.Scalar("string", max_length=512), max_properties=16, key_max_length=64),
-                    s.Null(),
-                )
-            ),
-            required=False,
-        ),
-        # matrix chat.completions.n · openai.types.chat.completion_create_params.CompletionCreateParamsBase.n: Optional[int]
-        s.Field(
-            "n",
-            s.OneOf((s.Scalar("integer", minimum=1, maximum=128), s.Null())),
-            required=False,
-        ),
-        # matrix chat.completions.parallel_tool_calls · openai.types.chat.completion_create_params.CompletionCreateParamsBase.parallel_tool_calls: bool
-        s.Field(
-            "parallel_tool_calls",
-            s.Scalar("boolean"),
-            required=False,
-        ),
-        # matrix chat.completions.presence_penalty · openai.types.chat.completion_create_params.CompletionCreateParamsBase.presence_penalty: Optional[float]
-        s.Field(
-            "presence_penalty",
-            s.OneOf((s.Scalar("number", minimum=-2, maximum=2), s.Null())),
-            required=False,
-        ),
-        # matrix chat.completions.response_format · openai.types.chat.completion_create_params.CompletionCreateParamsBase.response_format: ResponseFormat
-        s.Field(
-            "response_format",
-            s.OneOf(
-                (
-                    SCHEMA_ResponseFormatTextTagged,
-                    SCHEMA_ResponseFormatJSONSchemaTagged,
-                    SCHEMA_ResponseFormatJSONObjectTagged,
-                )
-            ),
-            required=False,
-        ),
-        # matrix chat.completions.seed · openai.types.chat.completion_create_params.CompletionCreateParamsBase.seed: Optional[int]
-        s.Field(
-            "seed",
-            s.OneOf((s.Scalar("integer"), s.Null())),
-            required=False,
-        ),
-        # matrix chat.completions.stop · openai.types.chat.completion_create_params.CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
-        s.Field(
-            "stop",
-            s.OneOf((s.Scalar("string"), s.Array(s.Scalar("string"), max_items=4), s.Null())),
-            required=False,
-        ),
-        # matrix chat.completions.stream_options · openai.types.chat.completion_create_params.CompletionCreateParamsBase.stream_options: Optional[ChatCompletionStreamOptionsParam]
-        s.Field(
-            "stream_options",
-            s.OneOf((SCHEMA_ChatCompletionStreamOptionsParam, s.Null())),
-            required=False,
-        ),
-        # matrix chat.completions.temperature · openai.types.chat.completion_create_params.CompletionCreateParamsBase.temperature: Optional[float]
-        s.Field(
-            "temperature",
-            s.OneOf((s.Scalar("number", minimum=0, maximum=2), s.Null())),
-            required=False,
-        ),
-        # matrix chat.completions.tool_choice · openai.types.chat.completion_create_params.CompletionCreateParamsBase.tool_choice: ChatCompletionToolChoiceOptionParam
-        s.Field(
-            "tool_choice",
-            s.OneOf(
-                (
-                    s.Enum(("none", "auto", "required")),
-                    SCHEMA_ChatCompletionAllowedToolChoiceParamTagged,
-                    SCHEMA_ChatCompletionNamedToolChoiceParamTagged,
-                    SCHEMA_ChatCompletionNamedToolChoiceCustomParamTagged,
-                )
-            ),
-            required=False,
-        ),
-        # matrix chat.completions.tools · openai.types.chat.completion_create_params.CompletionCreateParamsBase.tools: Iterable[ChatCompletionToolUnionParam]
-        s.Field(
-            "tools",
-            s.Array(
-                s.OneOf(
-                    (
-                        SCHEMA_ChatCompletionFunctionToolParamTagged,
-                        SCHEMA_ChatCompletionCustomToolParamTagged,
-                    )
-                ),
-                min_items=1,
-                max_items=128,
-            ),
-            required=False,
-        ),
-        # matrix chat.completions.top_logprobs · openai.types.chat.completion_create_params.CompletionCreateParamsBase.top_logprobs: Optional[int]
-        s.Field(
-            "top_logprobs",
-            s.OneOf((s.Scalar("integer", minimum=0), s.Null())),
-            required=False,
-        ),
-        # matrix chat.completions.top_p · openai.types.chat.completion_create_params.CompletionCreateParamsBase.top_p: Optional[float]
-        s.Field(
-            "top_p",
-            s.OneOf((s.Scalar("number", minimum=0, maximum=1), s.Null())),
-            required=False,
-        ),
-        # matrix chat.completions.user · openai.types.chat.completion_create_params.CompletionCreateParamsBase.user: str
-        s.Field(
-            "user",
-            s.Scalar("string"),
-            required=False,
-        ),
-        # matrix chat.completions.stream · openai.types.chat.completion_create_params.CompletionCreateParamsNonStreaming.stream | openai.types.chat.completion_create_params.CompletionCreateParamsStreaming.stream: Optional[Literal[False]] | Required[Literal[True]]
-        s.Field(
-            "stream",
-            s.OneOf((s.Scalar("boolean"), s.Null())),
-            required=False,
-        ),
+        s.Field("messages", s.Array(s.OneOf((SCHEMA_ChatCompletionDeveloperMessageParamTagged, SCHEMA_ChatCompletionSystemMessageParamTagged, SCHEMA_ChatCompletionUserMessageParamTagged, SCHEMA_ChatCompletionAssistantMessageParamTagged, SCHEMA_ChatCompletionToolMessageParamTagged, SCHEMA_ChatCompletionFunctionMessageParamTagged)), min_items=1), required=True),  # matrix chat.completions.messages · CompletionCreateParamsBase.messages: Required[Iterable[ChatCompletionMessageParam]]
+        s.Field("model", s.Scalar("string"), required=True, missing_message="you must provide a model parameter"),  # matrix chat.completions.model · CompletionCreateParamsBase.model: Required[Union[str, ChatModel]]
+        s.Field("frequency_penalty", s.OneOf((s.Scalar("number", minimum=-2, maximum=2), s.Null())), required=False),  # matrix chat.completions.frequency_penalty · CompletionCreateParamsBase.frequency_penalty: Optional[float]
+        s.Field("function_call", s.OneOf((s.Enum(("none", "auto")), SCHEMA_ChatCompletionFunctionCallOptionParam)), required=False),  # matrix chat.completions.function_call · CompletionCreateParamsBase.function_call: FunctionCall
+        s.Field("functions", s.Array(SCHEMA_CompletionCreateParamsFunction), required=False),  # matrix chat.completions.functions · CompletionCreateParamsBase.functions: Iterable[Function]
+        s.Field("logit_bias", s.OneOf((s.Map(s.Scalar("integer")), s.Null())), required=False),  # matrix chat.completions.logit_bias · CompletionCreateParamsBase.logit_bias: Optional[Dict[str, int]]
+        s.Field("logprobs", s.OneOf((s.Scalar("boolean"), s.Null())), required=False),  # matrix chat.completions.logprobs · CompletionCreateParamsBase.logprobs: Optional[bool]
+        s.Field("max_completion_tokens", s.OneOf((s.Scalar("integer", minimum=1), s.Null())), required=False),  # matrix chat.completions.max_completion_tokens · CompletionCreateParamsBase.max_completion_tokens: Optional[int]
+        s.Field("max_tokens", s.OneOf((s.Scalar("integer", minimum=1), s.Null())), required=False),  # matrix chat.completions.max_tokens · CompletionCreateParamsBase.max_tokens: Optional[int]
+        s.Field("metadata", s.OneOf((s.Map(s.Scalar("string", max_length=512), max_properties=16, key_max_length=64), s.Null())), required=False),  # matrix chat.completions.metadata · CompletionCreateParamsBase.metadata: Optional[Metadata]
+        s.Field("n", s.OneOf((s.Scalar("integer", minimum=1, maximum=128), s.Null())), required=False),  # matrix chat.completions.n · CompletionCreateParamsBase.n: Optional[int]
+        s.Field("parallel_tool_calls", s.Scalar("boolean"), required=False),  # matrix chat.completions.parallel_tool_calls · CompletionCreateParamsBase.parallel_tool_calls: bool
+        s.Field("presence_penalty", s.OneOf((s.Scalar("number", minimum=-2, maximum=2), s.Null())), required=False),  # matrix chat.completions.presence_penalty · CompletionCreateParamsBase.presence_penalty: Optional[float]
+        s.Field("response_format", s.OneOf((SCHEMA_ResponseFormatTextTagged, SCHEMA_ResponseFormatJSONSchemaTagged, SCHEMA_ResponseFormatJSONObjectTagged)), required=False),  # matrix chat.completions.response_format · CompletionCreateParamsBase.response_format: ResponseFormat
+        s.Field("seed", s.OneOf((s.Scalar("integer"), s.Null())), required=False),  # matrix chat.completions.seed · CompletionCreateParamsBase.seed: Optional[int]
+        s.Field("stop", s.OneOf((s.Scalar("string"), s.Array(s.Scalar("string"), max_items=4), s.Null())), required=False),  # matrix chat.completions.stop · CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
+        s.Field("stream_options", s.OneOf((SCHEMA_ChatCompletionStreamOptionsParam, s.Null())), required=False),  # matrix chat.completions.stream_options · CompletionCreateParamsBase.stream_options: Optional[ChatCompletionStreamOptionsParam]
+        s.Field("temperature", s.OneOf((s.Scalar("number", minimum=0, maximum=2), s.Null())), required=False),  # matrix chat.completions.temperature · CompletionCreateParamsBase.temperature: Optional[float]
+        s.Field("tool_choice", s.OneOf((s.Enum(("none", "auto", "required")), SCHEMA_ChatCompletionAllowedToolChoiceParamTagged, SCHEMA_ChatCompletionNamedToolChoiceParamTagged, SCHEMA_ChatCompletionNamedToolChoiceCustomParamTagged)), required=False),  # matrix chat.completions.tool_choice · CompletionCreateParamsBase.tool_choice: ChatCompletionToolChoiceOptionParam
+        s.Field("tools", s.Array(s.OneOf((SCHEMA_ChatCompletionFunctionToolParamTagged, SCHEMA_ChatCompletionCustomToolParamTagged)), min_items=1, max_items=128), required=False),  # matrix chat.completions.tools · CompletionCreateParamsBase.tools: Iterable[ChatCompletionToolUnionParam]
+        s.Field("top_logprobs", s.OneOf((s.Scalar("integer", minimum=0), s.Null())), required=False),  # matrix chat.completions.top_logprobs · CompletionCreateParamsBase.top_logprobs: Optional[int]
+        s.Field("top_p", s.OneOf((s.Scalar("number", minimum=0, maximum=1), s.Null())), required=False),  # matrix chat.completions.top_p · CompletionCreateParamsBase.top_p: Optional[float]
+        s.Field("user", s.Scalar("string"), required=False),  # matrix chat.completions.user · CompletionCreateParamsBase.user: str
+        s.Field("stream", s.OneOf((s.Scalar("boolean"), s.Null())), required=False),  # matrix chat.completions.stream · CompletionCreateParamsNonStreaming.stream | CompletionCreateParamsStreaming.stream: Optional[Literal[False]] | Required[Literal[True]]
     ),
 )
+# fmt: on
 
 
 # ---- after the schema stage: the matrix's later checks, in its order of checks

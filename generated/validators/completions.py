@@ -3,7 +3,7 @@
 
 Fast path: the msgspec Structs below decode and validate in one pass. Error
 path: the schema table below is walked by gateway.explain to word the first
-problem as api.openai.com does. Each line names its SDK field path.
+problem as api.openai.com does. Each field names its SDK declaration.
 """
 
 from typing import Annotated, Any
@@ -17,210 +17,82 @@ from gateway.validation import Validator
 __all__ = ["CHECKS", "SCHEMA", "CompletionCreateParams", "validator"]
 
 # ---- fast path: typed decode -------------------------------------------------
+# One line per field, its SDK declaration beside it: the path is relative to the
+# class (the docstring names the class's full SDK path). The formatter would
+# wrap the long unions over many lines, so it leaves the two tables alone.
+# fmt: off
 
 
-class ChatCompletionStreamOptionsParam(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class ChatCompletionStreamOptionsParam(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam"""
 
-    # openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam.include_obfuscation: bool
-    include_obfuscation: bool | UnsetType = UNSET
-    # openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam.include_usage: bool
-    include_usage: bool | UnsetType = UNSET
+    include_obfuscation: bool | UnsetType = UNSET  # include_obfuscation: bool
+    include_usage: bool | UnsetType = UNSET  # include_usage: bool
 
 
-class CompletionCreateParams(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
-    """openai.types.completion_create_params.CompletionCreateParamsBase + openai.types.completion_create_params.CompletionCreateParamsNonStreaming + openai.types.completion_create_params.CompletionCreateParamsStreaming"""
+class CompletionCreateParams(Struct, kw_only=True, omit_defaults=True, gc=False):
+    """The request, merged from the SDK's classes:
 
-    # matrix completions.model · openai.types.completion_create_params.CompletionCreateParamsBase.model: Required[Union[str, Literal["gpt-3.5-turbo-instruct", "davinci-002", "babbage-002"]]]
-    model: str
-    # matrix completions.prompt · openai.types.completion_create_params.CompletionCreateParamsBase.prompt: Required[Union[str, SequenceNotStr[str], Iterable[int], Iterable[Iterable[int]], None]]
-    prompt: Any
-    # matrix completions.best_of · openai.types.completion_create_params.CompletionCreateParamsBase.best_of: Optional[int]
-    best_of: Annotated[int, Meta(ge=0, le=20)] | UnsetType | None = UNSET
-    # matrix completions.echo · openai.types.completion_create_params.CompletionCreateParamsBase.echo: Optional[bool]
-    echo: bool | UnsetType | None = UNSET
-    # matrix completions.frequency_penalty · openai.types.completion_create_params.CompletionCreateParamsBase.frequency_penalty: Optional[float]
-    frequency_penalty: Annotated[float, Meta(ge=-2, le=2)] | UnsetType | None = UNSET
-    # matrix completions.logit_bias · openai.types.completion_create_params.CompletionCreateParamsBase.logit_bias: Optional[Dict[str, int]]
-    logit_bias: dict[str, int] | UnsetType | None = UNSET
-    # matrix completions.logprobs · openai.types.completion_create_params.CompletionCreateParamsBase.logprobs: Optional[int]
-    logprobs: Annotated[int, Meta(ge=0, le=5)] | UnsetType | None = UNSET
-    # matrix completions.max_tokens · openai.types.completion_create_params.CompletionCreateParamsBase.max_tokens: Optional[int]
-    max_tokens: int | UnsetType | None = UNSET
-    # matrix completions.n · openai.types.completion_create_params.CompletionCreateParamsBase.n: Optional[int]
-    n: Annotated[int, Meta(ge=1, le=128)] | UnsetType | None = UNSET
-    # matrix completions.presence_penalty · openai.types.completion_create_params.CompletionCreateParamsBase.presence_penalty: Optional[float]
-    presence_penalty: Annotated[float, Meta(ge=-2, le=2)] | UnsetType | None = UNSET
-    # matrix completions.seed · openai.types.completion_create_params.CompletionCreateParamsBase.seed: Optional[int]
-    seed: int | UnsetType | None = UNSET
-    # matrix completions.stop · openai.types.completion_create_params.CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
-    stop: str | Annotated[list[str], Meta(max_length=4)] | UnsetType | None = UNSET
-    # matrix completions.stream_options · openai.types.completion_create_params.CompletionCreateParamsBase.stream_options: Optional[ChatCompletionStreamOptionsParam]
-    stream_options: ChatCompletionStreamOptionsParam | UnsetType | None = UNSET
-    # matrix completions.suffix · openai.types.completion_create_params.CompletionCreateParamsBase.suffix: Optional[str]
-    suffix: str | UnsetType | None = UNSET
-    # matrix completions.temperature · openai.types.completion_create_params.CompletionCreateParamsBase.temperature: Optional[float]
-    temperature: Annotated[float, Meta(ge=0, le=2)] | UnsetType | None = UNSET
-    # matrix completions.top_p · openai.types.completion_create_params.CompletionCreateParamsBase.top_p: Optional[float]
-    top_p: Annotated[float, Meta(ge=0, le=1)] | UnsetType | None = UNSET
-    # matrix completions.user · openai.types.completion_create_params.CompletionCreateParamsBase.user: str
-    user: str | UnsetType = UNSET
-    # matrix completions.stream · openai.types.completion_create_params.CompletionCreateParamsNonStreaming.stream | openai.types.completion_create_params.CompletionCreateParamsStreaming.stream: Optional[Literal[False]] | Required[Literal[True]]
-    stream: bool | UnsetType | None = UNSET
+    openai.types.completion_create_params.CompletionCreateParamsBase
+    openai.types.completion_create_params.CompletionCreateParamsNonStreaming
+    openai.types.completion_create_params.CompletionCreateParamsStreaming
+    """
+
+    model: str  # matrix completions.model · CompletionCreateParamsBase.model: Required[Union[str, Literal["gpt-3.5-turbo-instruct", "davinci-002", "babbage-002"]]]
+    prompt: Any  # matrix completions.prompt · CompletionCreateParamsBase.prompt: Required[Union[str, SequenceNotStr[str], Iterable[int], Iterable[Iterable[int]], None]]
+    best_of: Annotated[int, Meta(ge=0, le=20)] | UnsetType | None = UNSET  # matrix completions.best_of · CompletionCreateParamsBase.best_of: Optional[int]
+    echo: bool | UnsetType | None = UNSET  # matrix completions.echo · CompletionCreateParamsBase.echo: Optional[bool]
+    frequency_penalty: Annotated[float, Meta(ge=-2, le=2)] | UnsetType | None = UNSET  # matrix completions.frequency_penalty · CompletionCreateParamsBase.frequency_penalty: Optional[float]
+    logit_bias: dict[str, int] | UnsetType | None = UNSET  # matrix completions.logit_bias · CompletionCreateParamsBase.logit_bias: Optional[Dict[str, int]]
+    logprobs: Annotated[int, Meta(ge=0, le=5)] | UnsetType | None = UNSET  # matrix completions.logprobs · CompletionCreateParamsBase.logprobs: Optional[int]
+    max_tokens: int | UnsetType | None = UNSET  # matrix completions.max_tokens · CompletionCreateParamsBase.max_tokens: Optional[int]
+    n: Annotated[int, Meta(ge=1, le=128)] | UnsetType | None = UNSET  # matrix completions.n · CompletionCreateParamsBase.n: Optional[int]
+    presence_penalty: Annotated[float, Meta(ge=-2, le=2)] | UnsetType | None = UNSET  # matrix completions.presence_penalty · CompletionCreateParamsBase.presence_penalty: Optional[float]
+    seed: int | UnsetType | None = UNSET  # matrix completions.seed · CompletionCreateParamsBase.seed: Optional[int]
+    stop: str | Annotated[list[str], Meta(max_length=4)] | UnsetType | None = UNSET  # matrix completions.stop · CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
+    stream_options: ChatCompletionStreamOptionsParam | UnsetType | None = UNSET  # matrix completions.stream_options · CompletionCreateParamsBase.stream_options: Optional[ChatCompletionStreamOptionsParam]
+    suffix: str | UnsetType | None = UNSET  # matrix completions.suffix · CompletionCreateParamsBase.suffix: Optional[str]
+    temperature: Annotated[float, Meta(ge=0, le=2)] | UnsetType | None = UNSET  # matrix completions.temperature · CompletionCreateParamsBase.temperature: Optional[float]
+    top_p: Annotated[float, Meta(ge=0, le=1)] | UnsetType | None = UNSET  # matrix completions.top_p · CompletionCreateParamsBase.top_p: Optional[float]
+    user: str | UnsetType = UNSET  # matrix completions.user · CompletionCreateParamsBase.user: str
+    stream: bool | UnsetType | None = UNSET  # matrix completions.stream · CompletionCreateParamsNonStreaming.stream | CompletionCreateParamsStreaming.stream: Optional[Literal[False]] | Required[Literal[True]]
 
 
 # ---- error path: the schema the explanation walks ----------------------------
+# The same objects as above, each with all its fields (tag fields too) in the SDK's order.
 
 SCHEMA_ChatCompletionStreamOptionsParam = s.Object(
     "ChatCompletionStreamOptionsParam",
     (
-        # openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam.include_obfuscation: bool
-        s.Field(
-            "include_obfuscation",
-            s.Scalar("boolean"),
-            required=False,
-        ),
-        # openai.types.chat.chat_completion_stream_options_param.ChatCompletionStreamOptionsParam.include_usage: bool
-        s.Field(
-            "include_usage",
-            s.Scalar("boolean"),
-            required=False,
-        ),
+        s.Field("include_obfuscation", s.Scalar("boolean"), required=False),  # include_obfuscation: bool
+        s.Field("include_usage", s.Scalar("boolean"), required=False),  # include_usage: bool
     ),
 )
 
 SCHEMA = s.Object(
     "CompletionCreateParams",
     (
-        # matrix completions.model · openai.types.completion_create_params.CompletionCreateParamsBase.model: Required[Union[str, Literal["gpt-3.5-turbo-instruct", "davinci-002", "babbage-002"]]]
-        s.Field(
-            "model",
-            s.Scalar("string"),
-            required=True,
-            missing_message="you must provide a model parameter",
-        ),
-        # matrix completions.prompt · openai.types.completion_create_params.CompletionCreateParamsBase.prompt: Required[Union[str, SequenceNotStr[str], Iterable[int], Iterable[Iterable[int]], None]]
-        s.Field(
-            "prompt",
-            s.OneOf(
-                (
-                    s.Scalar("string"),
-                    s.Array(s.Scalar("string")),
-                    s.Array(s.Scalar("integer")),
-                    s.Array(s.Array(s.Scalar("integer"))),
-                    s.Null(),
-                )
-            ),
-            required=True,
-        ),
-        # matrix completions.best_of · openai.types.completion_create_params.CompletionCreateParamsBase.best_of: Optional[int]
-        s.Field(
-            "best_of",
-            s.OneOf((s.Scalar("integer", minimum=0, maximum=20), s.Null())),
-            required=False,
-        ),
-        # matrix completions.echo · openai.types.completion_create_params.CompletionCreateParamsBase.echo: Optional[bool]
-        s.Field(
-            "echo",
-            s.OneOf((s.Scalar("boolean"), s.Null())),
-            required=False,
-        ),
-        # matrix completions.frequency_penalty · openai.types.completion_create_params.CompletionCreateParamsBase.frequency_penalty: Optional[float]
-        s.Field(
-            "frequency_penalty",
-            s.OneOf((s.Scalar("number", minimum=-2, maximum=2), s.Null())),
-            required=False,
-        ),
-        # matrix completions.logit_bias · openai.types.completion_create_params.CompletionCreateParamsBase.logit_bias: Optional[Dict[str, int]]
-        s.Field(
-            "logit_bias",
-            s.OneOf((s.Map(s.Scalar("integer")), s.Null())),
-            required=False,
-        ),
-        # matrix completions.logprobs · openai.types.completion_create_params.CompletionCreateParamsBase.logprobs: Optional[int]
-        s.Field(
-            "logprobs",
-            s.OneOf((s.Scalar("integer", minimum=0, maximum=5), s.Null())),
-            required=False,
-        ),
-        # matrix completions.max_tokens · openai.types.completion_create_params.CompletionCreateParamsBase.max_tokens: Optional[int]
-        s.Field(
-            "max_tokens",
-            s.OneOf((s.Scalar("integer"), s.Null())),
-            required=False,
-        ),
-        # matrix completions.n · openai.types.completion_create_params.CompletionCreateParamsBase.n: Optional[int]
-        s.Field(
-            "n",
-            s.OneOf((s.Scalar("integer", minimum=1, maximum=128), s.Null())),
-            required=False,
-        ),
-        # matrix completions.presence_penalty · openai.types.completion_create_params.CompletionCreateParamsBase.presence_penalty: Optional[float]
-        s.Field(
-            "presence_penalty",
-            s.OneOf((s.Scalar("number", minimum=-2, maximum=2), s.Null())),
-            required=False,
-        ),
-        # matrix completions.seed · openai.types.completion_create_params.CompletionCreateParamsBase.seed: Optional[int]
-        s.Field(
-            "seed",
-            s.OneOf((s.Scalar("integer"), s.Null())),
-            required=False,
-        ),
-        # matrix completions.stop · openai.types.completion_create_params.CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
-        s.Field(
-            "stop",
-            s.OneOf((s.Scalar("string"), s.Array(s.Scalar("string"), max_items=4), s.Null())),
-            required=False,
-        ),
-        # matrix completions.stream_options · openai.types.completion_create_params.CompletionCreateParamsBase.stream_options: Optional[ChatCompletionStreamOptionsParam]
-        s.Field(
-            "stream_options",
-            s.OneOf((SCHEMA_ChatCompletionStreamOptionsParam, s.Null())),
-            required=False,
-        ),
-        # matrix completions.suffix · openai.types.completion_create_params.CompletionCreateParamsBase.suffix: Optional[str]
-        s.Field(
-            "suffix",
-            s.OneOf((s.Scalar("string"), s.Null())),
-            required=False,
-        ),
-        # matrix completions.temperature · openai.types.completion_create_params.CompletionCreateParamsBase.temperature: Optional[float]
-        s.Field(
-            "temperature",
-            s.OneOf((s.Scalar("number", minimum=0, maximum=2), s.Null())),
-            required=False,
-        ),
-        # matrix completions.top_p · openai.types.completion_create_params.CompletionCreateParamsBase.top_p: Optional[float]
-        s.Field(
-            "top_p",
-            s.OneOf((s.Scalar("number", minimum=0, maximum=1), s.Null())),
-            required=False,
-        ),
-        # matrix completions.user · openai.types.completion_create_params.CompletionCreateParamsBase.user: str
-        s.Field(
-            "user",
-            s.Scalar("string"),
-            required=False,
-        ),
-        # matrix completions.stream · openai.types.completion_create_params.CompletionCreateParamsNonStreaming.stream | openai.types.completion_create_params.CompletionCreateParamsStreaming.stream: Optional[Literal[False]] | Required[Literal[True]]
-        s.Field(
-            "stream",
-            s.OneOf((s.Scalar("boolean"), s.Null())),
-            required=False,
-        ),
+        s.Field("model", s.Scalar("string"), required=True, missing_message="you must provide a model parameter"),  # matrix completions.model · CompletionCreateParamsBase.model: Required[Union[str, Literal["gpt-3.5-turbo-instruct", "davinci-002", "babbage-002"]]]
+        s.Field("prompt", s.OneOf((s.Scalar("string"), s.Array(s.Scalar("string")), s.Array(s.Scalar("integer")), s.Array(s.Array(s.Scalar("integer"))), s.Null())), required=True),  # matrix completions.prompt · CompletionCreateParamsBase.prompt: Required[Union[str, SequenceNotStr[str], Iterable[int], Iterable[Iterable[int]], None]]
+        s.Field("best_of", s.OneOf((s.Scalar("integer", minimum=0, maximum=20), s.Null())), required=False),  # matrix completions.best_of · CompletionCreateParamsBase.best_of: Optional[int]
+        s.Field("echo", s.OneOf((s.Scalar("boolean"), s.Null())), required=False),  # matrix completions.echo · CompletionCreateParamsBase.echo: Optional[bool]
+        s.Field("frequency_penalty", s.OneOf((s.Scalar("number", minimum=-2, maximum=2), s.Null())), required=False),  # matrix completions.frequency_penalty · CompletionCreateParamsBase.frequency_penalty: Optional[float]
+        s.Field("logit_bias", s.OneOf((s.Map(s.Scalar("integer")), s.Null())), required=False),  # matrix completions.logit_bias · CompletionCreateParamsBase.logit_bias: Optional[Dict[str, int]]
+        s.Field("logprobs", s.OneOf((s.Scalar("integer", minimum=0, maximum=5), s.Null())), required=False),  # matrix completions.logprobs · CompletionCreateParamsBase.logprobs: Optional[int]
+        s.Field("max_tokens", s.OneOf((s.Scalar("integer"), s.Null())), required=False),  # matrix completions.max_tokens · CompletionCreateParamsBase.max_tokens: Optional[int]
+        s.Field("n", s.OneOf((s.Scalar("integer", minimum=1, maximum=128), s.Null())), required=False),  # matrix completions.n · CompletionCreateParamsBase.n: Optional[int]
+        s.Field("presence_penalty", s.OneOf((s.Scalar("number", minimum=-2, maximum=2), s.Null())), required=False),  # matrix completions.presence_penalty · CompletionCreateParamsBase.presence_penalty: Optional[float]
+        s.Field("seed", s.OneOf((s.Scalar("integer"), s.Null())), required=False),  # matrix completions.seed · CompletionCreateParamsBase.seed: Optional[int]
+        s.Field("stop", s.OneOf((s.Scalar("string"), s.Array(s.Scalar("string"), max_items=4), s.Null())), required=False),  # matrix completions.stop · CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
+        s.Field("stream_options", s.OneOf((SCHEMA_ChatCompletionStreamOptionsParam, s.Null())), required=False),  # matrix completions.stream_options · CompletionCreateParamsBase.stream_options: Optional[ChatCompletionStreamOptionsParam]
+        s.Field("suffix", s.OneOf((s.Scalar("string"), s.Null())), required=False),  # matrix completions.suffix · CompletionCreateParamsBase.suffix: Optional[str]
+        s.Field("temperature", s.OneOf((s.Scalar("number", minimum=0, maximum=2), s.Null())), required=False),  # matrix completions.temperature · CompletionCreateParamsBase.temperature: Optional[float]
+        s.Field("top_p", s.OneOf((s.Scalar("number", minimum=0, maximum=1), s.Null())), required=False),  # matrix completions.top_p · CompletionCreateParamsBase.top_p: Optional[float]
+        s.Field("user", s.Scalar("string"), required=False),  # matrix completions.user · CompletionCreateParamsBase.user: str
+        s.Field("stream", s.OneOf((s.Scalar("boolean"), s.Null())), required=False),  # matrix completions.stream · CompletionCreateParamsNonStreaming.stream | CompletionCreateParamsStreaming.stream: Optional[Literal[False]] | Required[Literal[True]]
     ),
 )
+# fmt: on
 
 
 # ---- after the schema stage: the matrix's later checks, in its order of checks
@@ -260,6 +132,6 @@ validator = Validator(
     "completions",
     CompletionCreateParams,
     SCHEMA,
-    residual=(("prompt", next(f.type for f in SCHEMA.fields if f.name == "prompt")),),
+    residual=(("prompt", SCHEMA.fields[1].type),),
     checks=CHECKS,
 )

@@ -3,7 +3,7 @@
 
 Fast path: the msgspec Structs below decode and validate in one pass. Error
 path: the schema table below is walked by gateway.explain to word the first
-problem as api.openai.com does. Each line names its SDK field path.
+problem as api.openai.com does. Each field names its SDK declaration.
 """
 
 from typing import Annotated, Any, Literal
@@ -17,88 +17,36 @@ from gateway.validation import Validator
 __all__ = ["CHECKS", "SCHEMA", "EmbeddingCreateParams", "validator"]
 
 # ---- fast path: typed decode -------------------------------------------------
+# One line per field, its SDK declaration beside it: the path is relative to the
+# class (the docstring names the class's full SDK path). The formatter would
+# wrap the long unions over many lines, so it leaves the two tables alone.
+# fmt: off
 
 
-class EmbeddingCreateParams(
-    Struct,
-    kw_only=True,
-    omit_defaults=True,
-    gc=False,
-):
+class EmbeddingCreateParams(Struct, kw_only=True, omit_defaults=True, gc=False):
     """openai.types.embedding_create_params.EmbeddingCreateParams"""
 
-    # matrix embeddings.input · openai.types.embedding_create_params.EmbeddingCreateParams.input: Required[Union[str, SequenceNotStr[str], Iterable[int], Iterable[Iterable[int]]]]
-    input: Any
-    # matrix embeddings.model · openai.types.embedding_create_params.EmbeddingCreateParams.model: Required[Union[str, EmbeddingModel]]
-    model: str
-    # matrix embeddings.dimensions · openai.types.embedding_create_params.EmbeddingCreateParams.dimensions: int
-    dimensions: Annotated[int, Meta(ge=1)] | UnsetType = UNSET
-    # matrix embeddings.encoding_format · openai.types.embedding_create_params.EmbeddingCreateParams.encoding_format: Literal["float", "base64"]
-    encoding_format: Literal["float", "base64"] | UnsetType = UNSET
-    # matrix embeddings.user · openai.types.embedding_create_params.EmbeddingCreateParams.user: str
-    user: str | UnsetType = UNSET
+    input: Any  # matrix embeddings.input · input: Required[Union[str, SequenceNotStr[str], Iterable[int], Iterable[Iterable[int]]]]
+    model: str  # matrix embeddings.model · model: Required[Union[str, EmbeddingModel]]
+    dimensions: Annotated[int, Meta(ge=1)] | UnsetType = UNSET  # matrix embeddings.dimensions · dimensions: int
+    encoding_format: Literal["float", "base64"] | UnsetType = UNSET  # matrix embeddings.encoding_format · encoding_format: Literal["float", "base64"]
+    user: str | UnsetType = UNSET  # matrix embeddings.user · user: str
 
 
 # ---- error path: the schema the explanation walks ----------------------------
+# The same objects as above, each with all its fields (tag fields too) in the SDK's order.
 
 SCHEMA = s.Object(
     "EmbeddingCreateParams",
     (
-        # matrix embeddings.input · openai.types.embedding_create_params.EmbeddingCreateParams.input: Required[Union[str, SequenceNotStr[str], Iterable[int], Iterable[Iterable[int]]]]
-        s.Field(
-            "input",
-            s.OneOf(
-                (
-                    s.Scalar("string"),
-                    s.Array(
-                        s.Scalar("string"),
-                        min_items=1,
-                        max_items=2048,
-                        size_message="'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
-                    ),
-                    s.Array(
-                        s.Scalar("integer"),
-                        min_items=1,
-                        max_items=2048,
-                        size_message="'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
-                    ),
-                    s.Array(
-                        s.Array(s.Scalar("integer")),
-                        min_items=1,
-                        max_items=2048,
-                        size_message="'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
-                    ),
-                )
-            ),
-            required=True,
-        ),
-        # matrix embeddings.model · openai.types.embedding_create_params.EmbeddingCreateParams.model: Required[Union[str, EmbeddingModel]]
-        s.Field(
-            "model",
-            s.Scalar("string"),
-            required=True,
-            missing_message="you must provide a model parameter",
-        ),
-        # matrix embeddings.dimensions · openai.types.embedding_create_params.EmbeddingCreateParams.dimensions: int
-        s.Field(
-            "dimensions",
-            s.Scalar("integer", minimum=1),
-            required=False,
-        ),
-        # matrix embeddings.encoding_format · openai.types.embedding_create_params.EmbeddingCreateParams.encoding_format: Literal["float", "base64"]
-        s.Field(
-            "encoding_format",
-            s.Enum(("float", "base64")),
-            required=False,
-        ),
-        # matrix embeddings.user · openai.types.embedding_create_params.EmbeddingCreateParams.user: str
-        s.Field(
-            "user",
-            s.Scalar("string"),
-            required=False,
-        ),
+        s.Field("input", s.OneOf((s.Scalar("string"), s.Array(s.Scalar("string"), min_items=1, max_items=2048, size_message="'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."), s.Array(s.Scalar("integer"), min_items=1, max_items=2048, size_message="'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."), s.Array(s.Array(s.Scalar("integer")), min_items=1, max_items=2048, size_message="'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."))), required=True),  # matrix embeddings.input · input: Required[Union[str, SequenceNotStr[str], Iterable[int], Iterable[Iterable[int]]]]
+        s.Field("model", s.Scalar("string"), required=True, missing_message="you must provide a model parameter"),  # matrix embeddings.model · model: Required[Union[str, EmbeddingModel]]
+        s.Field("dimensions", s.Scalar("integer", minimum=1), required=False),  # matrix embeddings.dimensions · dimensions: int
+        s.Field("encoding_format", s.Enum(("float", "base64")), required=False),  # matrix embeddings.encoding_format · encoding_format: Literal["float", "base64"]
+        s.Field("user", s.Scalar("string"), required=False),  # matrix embeddings.user · user: str
     ),
 )
+# fmt: on
 
 
 # ---- after the schema stage: the matrix's later checks, in its order of checks
@@ -109,6 +57,6 @@ validator = Validator(
     "embeddings",
     EmbeddingCreateParams,
     SCHEMA,
-    residual=(("input", next(f.type for f in SCHEMA.fields if f.name == "input")),),
+    residual=(("input", SCHEMA.fields[0].type),),
     checks=CHECKS,
 )

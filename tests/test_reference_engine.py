@@ -128,6 +128,20 @@ def test_non_json_body_is_400_in_openai_error_envelope(client: TestClient) -> No
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model": "m", "messages": [{"role": "user", "content": "hi", "x": "\xff"}]}',
+        b'{"model": "m", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    ],
+    ids=["not-utf8", "nested-deep"],
+)
+def test_body_json_cannot_decode_is_400_not_a_crash(client: TestClient, body: bytes) -> None:
+    response = client.post("/v1/chat/completions", content=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("Request body is not valid JSON")
+
+
 def test_missing_messages_is_400_naming_the_param(client: TestClient) -> None:
     response = client.post("/v1/chat/completions", json={"model": "m"})
     assert response.status_code == 400

@@ -1,30 +1,45 @@
 # The README's two commands (`make serve`, `make test`) do everything on a fresh
 # machine: system packages, the virtualenv, then the job itself.
-PYTHON := .venv/bin/python
+# VENV and BASE_PYTHON pick another interpreter (CI checks 3.12 and 3.13 this way):
+#   make VENV=.venv-3.13 BASE_PYTHON=/root/.pyenv/versions/3.13.0/bin/python3 test
+VENV ?= .venv
+BASE_PYTHON ?= python3
+PYTHON := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 # Tools the tests and the generator start (ruff, python) come from the virtualenv.
-export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: system-deps install regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway surface-diff trial-datamodel-codegen
+.PHONY: system-deps install browser-deps regen check-generated serve test lint typecheck bench \
+	bench-validator bench-gateway bench-soak bench-memory surface-diff trial-datamodel-codegen \
+	accept-snapshots bump-rehearsal
 
-# redis-server (shared rate-limit tests) and chromium (the page's browser test).
+# redis-server (shared rate-limit tests), chromium (the browser tests) and npm (the
+# openai JavaScript SDK those load).
 system-deps:
-	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null; then \
+	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null \
+		|| ! command -v npm >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server chromium >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server chromium nodejs npm >/dev/null; \
 		else \
-			echo "install redis-server and chromium (e.g. sudo apt-get install redis-server chromium)"; exit 1; \
+			echo "install redis-server, chromium and npm (e.g. sudo apt-get install redis-server chromium nodejs npm)"; exit 1; \
 		fi; \
 	fi
 
-.venv/installed: pyproject.toml
-	python3 -m venv .venv
-	.venv/bin/pip install --quiet --upgrade pip
-	.venv/bin/pip install --quiet -e '.[generator,dev]'
+$(VENV)/installed: pyproject.toml
+	$(BASE_PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[generator,dev]'
 	touch $@
 
-install: .venv/installed
+install: $(VENV)/installed
+
+# The openai npm package at the version pinned in tests/browser/package.json (no lockfile:
+# one package without dependencies).
+tests/browser/node_modules/.installed: tests/browser/package.json
+	cd tests/browser && npm install --no-package-lock --no-audit --no-fund --loglevel=error
+	touch $@
+
+browser-deps: tests/browser/node_modules/.installed
 
 regen: install
 	$(PYTHON) -m generator regen
@@ -35,7 +50,7 @@ check-generated: install
 serve: install
 	$(PYTHON) -m gateway.serve
 
-test: system-deps install
+test: system-deps install browser-deps
 	$(PYTHON) -m pytest
 
 lint: install
@@ -53,6 +68,12 @@ bench-validator: install
 bench-gateway: install
 	$(PYTHON) bench/gateway_bench.py
 
+bench-soak: system-deps install
+	$(PYTHON) bench/soak.py
+
+bench-memory: install
+	$(PYTHON) bench/body_memory.py
+
 surface-diff: install
 	$(PYTHON) -m generator surface-diff
 
@@ -60,8 +81,21 @@ surface-diff: install
 # (docs/datamodel-code-generator.md); it lives in a scratch venv, not the project's.
 TRIAL_CODEGEN := datamodel-code-generator==0.89.0
 .trial/venv/bin/datamodel-codegen:
-	python3 -m venv .trial/venv
+	$(BASE_PYTHON) -m venv .trial/venv
 	.trial/venv/bin/pip install --quiet '$(TRIAL_CODEGEN)'
 
 trial-datamodel-codegen: install .trial/venv/bin/datamodel-codegen
 	$(PYTHON) bench/datamodel_codegen_trial.py --codegen .trial/venv/bin/datamodel-codegen
+
+# The audited snapshots, accepted after `make regen` on a bump. Only the modules
+# that own snapshots, each run whole and never with -x: syrupy deletes the
+# snapshots that an update run stopped early by a failure did not reach.
+SNAPSHOT_TESTS := $(patsubst tests/__snapshots__/%,tests/%.py,$(wildcard tests/__snapshots__/*))
+accept-snapshots: install
+	$(PYTHON) -m pytest -q --snapshot-update $(SNAPSHOT_TESTS)
+
+# The whole bump procedure against openai==VERSION in a scratch clone of HEAD;
+# prints one report. The working tree and its pin are left as they are.
+bump-rehearsal: install
+	@test -n "$(VERSION)" || { echo "usage: make bump-rehearsal VERSION=x.y.z"; exit 2; }
+	$(PYTHON) -m generator.bump_rehearsal $(VERSION)

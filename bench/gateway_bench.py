@@ -10,9 +10,10 @@ Two targets are measured side by side in one run, on loopback:
 
   mock alone      the bundled reference engine, `python -m gateway.reference_engine`
                   (a Starlette app under uvicorn + uvloop + httptools)
-  gateway + mock  `uvicorn gateway.app:create_app --factory` (uvloop, httptools,
-                  one worker, no access log) whose catalog points at that same
-                  mock; rate limits set high enough never to throttle
+  gateway + mock  `python -m gateway.serve`, as deployed (uvicorn, uvloop, the
+                  guarded httptools protocol, one worker, no access log) whose
+                  catalog points at that same mock; rate limits set high enough
+                  never to throttle
 
 Each gets the same small non-streaming POST /v1/chat/completions (same body,
 same `Authorization` header; the engine ignores the header) from the same
@@ -349,28 +350,16 @@ def running_servers(workdir: Path) -> Iterator[dict[str, Server]]:
         config = write_gateway_config(workdir, mock_port)
         gateway = start_server(
             GATEWAY,
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "gateway.app:create_app",
-                "--factory",
-                "--host",
-                HOST,
-                "--port",
-                str(gateway_port),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            # As deployed: uvicorn with the guarded protocol (header deadline,
+            # connection cap), uvloop, no access log; host and port from the config.
+            [sys.executable, "-m", "gateway.serve"],
             gateway_port,
             child_env(
                 {
                     "GATEWAY_CONFIG": str(config),
+                    "GATEWAY_HOST": HOST,
+                    "GATEWAY_PORT": str(gateway_port),
+                    "GATEWAY_LOG_LEVEL": "warning",
                     "GATEWAY_RPM": "100000000",
                     "GATEWAY_TPM": "1000000000000",
                 }

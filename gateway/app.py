@@ -15,16 +15,18 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.auth import KeyStore
+from gateway.bodies import BodyBudget, ReleaseBodies
 from gateway.catalog import IndexedCatalog, load_catalog
 from gateway.config import Config, config_path, load_config
+from gateway.cors import Cors
 from gateway.errors import ApiError
-from gateway.handlers import Gateway, doc_base
+from gateway.handlers import Gateway
 from gateway.health import HealthMonitor
+from gateway.public_origin import PublicOrigin
 from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.upstream import Upstream
 from generated.routes import build_routes
@@ -47,7 +49,7 @@ def create_app(path: Path | None = None) -> Starlette:
 
 def _limiter(config: Config) -> RateLimiter:
     if config.redis_url:
-        return RedisRateLimiter(config.redis_url)
+        return RedisRateLimiter(config.redis_url, timeout_s=config.timeouts.redis_s)
     return MemoryRateLimiter()
 
 
@@ -55,6 +57,7 @@ def build_app(config: Config, catalog: IndexedCatalog, keys: KeyStore) -> Starle
     upstream = Upstream(config.timeouts.connect_s, config.timeouts.upstream_s)
     engines = {name: e.base_url.rstrip("/") for name, e in catalog.catalog.engines.items()}
     health = HealthMonitor(upstream, engines, config.timeouts.health_interval_s)
+    bodies = BodyBudget(config.max_inflight_body_bytes)
     gateway = Gateway(
         catalog,
         keys,
@@ -62,7 +65,9 @@ def build_app(config: Config, catalog: IndexedCatalog, keys: KeyStore) -> Starle
         upstream,
         health,
         config.max_body_bytes,
-        config.doc_base_url,
+        config.docs_url,
+        bodies,
+        config.timeouts.body_read_s,
     )
 
     @contextlib.asynccontextmanager
@@ -79,7 +84,7 @@ def build_app(config: Config, catalog: IndexedCatalog, keys: KeyStore) -> Starle
     app = Starlette(
         routes=build_routes(gateway),
         lifespan=lifespan,
-        middleware=_cors(config),
+        middleware=_middleware(config, bodies),
         exception_handlers={
             ApiError: _api_error_handler(config),
             HTTPException: _http_error_handler(config),
@@ -92,30 +97,17 @@ def build_app(config: Config, catalog: IndexedCatalog, keys: KeyStore) -> Starle
     return app
 
 
-def _cors(config: Config) -> list[Middleware]:
-    """No browser origin by default: the API is for server-to-server calls."""
-    if not config.cors_allow_origins:
-        return []
-    return [
-        Middleware(
-            CORSMiddleware,
-            allow_origins=config.cors_allow_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=[
-                "Authorization",
-                "Content-Type",
-                "OpenAI-Organization",
-                "OpenAI-Project",
-            ],
-            expose_headers=["Retry-After", "x-request-id"],
-        )
-    ]
+def _middleware(config: Config, bodies: BodyBudget) -> list[Middleware]:
+    """Outermost first: the public origin, then CORS (none by default: the API is for
+    server-to-server calls), then the release of each request's body reservation."""
+    stack = [Middleware(PublicOrigin, config.base_url)]
+    if config.cors_allow_origins:
+        stack.append(Middleware(Cors, config.cors_allow_origins, config.docs_url))
+    return [*stack, Middleware(ReleaseBodies, bodies)]
 
 
 def error_response(error: ApiError, config: Config, request: Request) -> Response:
-    return JSONResponse(
-        error.envelope(doc_base(config.doc_base_url, request)), error.status, headers=error.headers
-    )
+    return JSONResponse(error.envelope(config.docs_url), error.status, headers=error.headers)
 
 
 def _api_error_handler(config: Config) -> Any:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from gateway.catalog import IndexedCatalog, Model, Prices
-from gateway.handlers import Gateway, Handler, doc_base
+from gateway.handlers import Gateway, Handler
 
 NONE = "—"
 COLUMNS = (
@@ -45,10 +45,10 @@ STYLE = (
 def catalog_page(gateway: Gateway, endpoints_by_category: Mapping[str, tuple[str, ...]]) -> Handler:
     """The handler of GET /docs/catalog."""
 
-    async def handle(request: Request) -> Response:
-        compatibility = doc_base(gateway.doc_base_url, request)
+    async def handle(_: Request) -> Response:
+        # The page's links are built from configuration, never from the request's Host.
         html = render_catalog(
-            gateway.catalog, gateway.health.serving, endpoints_by_category, compatibility
+            gateway.catalog, gateway.health.serving, endpoints_by_category, gateway.docs_url
         )
         return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 

@@ -15,10 +15,21 @@ Environment overrides (each wins over the file):
   GATEWAY_UPSTREAM_TIMEOUT_S  longest wait for an engine's whole answer; for a stream, for
                             its start and then for each next chunk (not the whole stream)
   GATEWAY_CONNECT_TIMEOUT_S, GATEWAY_HEALTH_INTERVAL_S
+  GATEWAY_PUBLIC_BASE_URL   this gateway's address as clients reach it (default http://host:port);
+                            every absolute URL it answers is built from it, never from `Host`
+  GATEWAY_HEADER_TIMEOUT_S  a client must send its request line and headers within this (10 s)
+  GATEWAY_BODY_TIMEOUT_S    ... and its whole body within this (30 s); else a 408
+  GATEWAY_DRAIN_S           on SIGTERM, how long open requests may finish (10 s) before each
+                            open stream is ended with an error event
+  GATEWAY_REDIS_TIMEOUT_S   the longest a rate-limit check may wait for Redis (0.5 s), then 503
+  GATEWAY_MAX_CONNECTIONS   open client connections per process; more are answered 503 (1000)
+  GATEWAY_MAX_INFLIGHT_BODY_BYTES  request bodies held at once per process; past it a 503 (128 MiB)
+  GATEWAY_LOG_LEVEL, GATEWAY_LOG_FORMAT  the one log handler's level and format
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +41,7 @@ from gateway.config_errors import ConfigError, read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "gateway.yaml"
+DOCS_PATH = "/docs/compatibility"  # where the gateway serves its copy of the page
 
 
 class Limits(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -41,6 +53,16 @@ class Timeouts(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     connect_s: float = 2.0
     upstream_s: float = 120.0
     health_interval_s: float = 5.0
+    header_read_s: float = 10.0
+    body_read_s: float = 30.0
+    # Well under Kubernetes' default 30 s grace period, so the error events go out before SIGKILL.
+    drain_s: float = 10.0
+    redis_s: float = 0.5
+
+
+class Logging(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    level: str = "info"
+    format: str = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -51,9 +73,23 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     redis_url: str | None = None
     cors_allow_origins: list[str] = []
     doc_base_url: str | None = None
+    public_base_url: str | None = None
     max_body_bytes: int = 32 * 1024 * 1024
+    max_inflight_body_bytes: int = 128 * 1024 * 1024
+    max_connections: int = 1000
     limits: Limits = Limits()
     timeouts: Timeouts = Timeouts()
+    logging: Logging = Logging()
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach this gateway: configured, else its own host and port."""
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def docs_url(self) -> str:
+        """Where every `doc_url` points: the published page, else this gateway's copy."""
+        return self.doc_base_url or f"{self.base_url}{DOCS_PATH}"
 
     def path(self, relative: str, base: Path) -> Path:
         candidate = Path(relative)
@@ -74,6 +110,15 @@ _ENV: dict[str, tuple[str, ...]] = {
     "GATEWAY_UPSTREAM_TIMEOUT_S": ("timeouts", "upstream_s"),
     "GATEWAY_CONNECT_TIMEOUT_S": ("timeouts", "connect_s"),
     "GATEWAY_HEALTH_INTERVAL_S": ("timeouts", "health_interval_s"),
+    "GATEWAY_PUBLIC_BASE_URL": ("public_base_url",),
+    "GATEWAY_HEADER_TIMEOUT_S": ("timeouts", "header_read_s"),
+    "GATEWAY_BODY_TIMEOUT_S": ("timeouts", "body_read_s"),
+    "GATEWAY_DRAIN_S": ("timeouts", "drain_s"),
+    "GATEWAY_REDIS_TIMEOUT_S": ("timeouts", "redis_s"),
+    "GATEWAY_MAX_CONNECTIONS": ("max_connections",),
+    "GATEWAY_MAX_INFLIGHT_BODY_BYTES": ("max_inflight_body_bytes",),
+    "GATEWAY_LOG_LEVEL": ("logging", "level"),
+    "GATEWAY_LOG_FORMAT": ("logging", "format"),
 }
 
 
@@ -122,6 +167,21 @@ def _check(config: Config, path: Path) -> None:
         raise ConfigError(path, f"port must be 1..65535, got {config.port}")
     if config.max_body_bytes < 1:
         raise ConfigError(path, "max_body_bytes must be positive")
+    if config.max_inflight_body_bytes < config.max_body_bytes:
+        raise ConfigError(path, "max_inflight_body_bytes must be at least max_body_bytes")
+    if config.max_connections < 1:
+        raise ConfigError(path, "max_connections must be positive")
+    _check_timeouts(config.timeouts, path)
+    if config.logging.level.upper() not in _LOG_LEVELS:
+        raise ConfigError(path, f"logging.level must be one of {', '.join(_LOG_LEVELS).lower()}")
+    try:
+        logging.Formatter(config.logging.format)  # checks the %-style fields
+    except ValueError as error:
+        raise ConfigError(path, f"logging.format: {error}") from None
+    urls = {"public_base_url": config.public_base_url, "doc_base_url": config.doc_base_url}
+    for name, url in urls.items():
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ConfigError(path, f"{name} must be an absolute http(s) URL, got {url!r}")
     if config.limits.requests_per_minute < 1 or config.limits.tokens_per_minute < 1:
         raise ConfigError(path, "limits must be positive")
     if "*" in config.cors_allow_origins:
@@ -133,3 +193,12 @@ def _check(config: Config, path: Path) -> None:
             path,
             f"redis_url must start with redis://, rediss:// or unix://, got {config.redis_url!r}",
         )
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _check_timeouts(timeouts: Timeouts, path: Path) -> None:
+    for name in Timeouts.__struct_fields__:
+        if getattr(timeouts, name) <= 0:
+            raise ConfigError(path, f"timeouts.{name} must be positive")

@@ -99,4 +99,5 @@ async def read_body(
         parts.append(data)
     if decoder is not None:
         parts.append(decoder.finish())
-    return b"".join(parts)
+    # One chunk (a small plain body) is returned as is: no copy.
+    return parts[0] if len(parts) == 1 else b"".join(parts)

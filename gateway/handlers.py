@@ -8,6 +8,7 @@ the way is an ApiError, answered in OpenAI's envelope by the app.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -23,8 +24,10 @@ from starlette.types import Receive, Scope, Send
 from gateway import responses
 from gateway.anchors import endpoint_anchor
 from gateway.auth import KeyRecord, KeyStore
+from gateway.bodies import BodyBudget, body_too_slow
 from gateway.catalog import IndexedCatalog, Model
 from gateway.content_encoding import read_body
+from gateway.drain import DRAIN, Drain, shutting_down
 from gateway.errors import ApiError
 from gateway.health import HealthMonitor
 from gateway.ratelimit import RateLimiter, rate_limit_error
@@ -39,7 +42,6 @@ _decode = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder().encode
 _DONE = b"data: [DONE]\n\n"
 _GENERATED = Path(__file__).resolve().parent.parent / "generated"
-DOCS_PATH = "/docs/compatibility"
 
 
 class JSONBytes(Response):
@@ -72,7 +74,10 @@ class Gateway:
         upstream: Upstream,
         health: HealthMonitor,
         max_body_bytes: int,
-        doc_base_url: str | None = None,
+        docs_url: str,
+        bodies: BodyBudget | None = None,
+        body_timeout_s: float = 30.0,
+        drain: Drain = DRAIN,
     ) -> None:
         self.catalog = catalog
         self.keys = keys
@@ -80,7 +85,10 @@ class Gateway:
         self.upstream = upstream
         self.health = health
         self.max_body_bytes = max_body_bytes
-        self.doc_base_url = doc_base_url
+        self.docs_url = docs_url
+        self.bodies = bodies or BodyBudget(4 * max_body_bytes)
+        self.body_timeout_s = body_timeout_s
+        self.drain = drain
 
     async def admit(self, request: Request, tokens: int) -> tuple[KeyRecord, dict[str, str]]:
         """Authenticate and count one request; the rate-limit headers for its answer."""
@@ -98,12 +106,32 @@ class Gateway:
         """The request body, refused with a 413 past `max_body_bytes` without reading it all.
 
         A compressed body is decoded (gateway.content_encoding): the limit is on its decoded size.
+
+        A 408 when it does not arrive within `body_timeout_s`, a 503 when the
+        process already holds its budget of bodies (see gateway.bodies).
         """
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             raise self._too_large(int(declared))
+        self.bodies.reserve(request.scope, int(declared) if declared.isdigit() else 0)
         encoding = request.headers.get("content-encoding")
-        return await read_body(request.stream(), encoding, self.max_body_bytes, self._too_large)
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await read_body(
+                    self._budgeted(request), encoding, self.max_body_bytes, self._too_large
+                )
+        except TimeoutError:
+            raise body_too_slow(self.body_timeout_s) from None
+        self.bodies.reserve(request.scope, len(body))  # decoded, it may hold more
+        return body
+
+    async def _budgeted(self, request: Request) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive, each counted against the process's budget."""
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            self.bodies.reserve(request.scope, received)
+            yield chunk
 
     def _too_large(self, size: int) -> ApiError:
         return ApiError(
@@ -147,23 +175,25 @@ class Gateway:
                 _require_category(model, categories, endpoint)
                 applied = apply_rules(typed, model, rules)
                 forwarded = forward_body(body, model.upstream_model, applied)
+                del body  # not held while the engine answers: the forwarded copy replaces it
                 url = f"{self.catalog.base_urls[model.id]}{upstream_path}"
                 answer_headers = {**headers, **applied.headers}
                 if getattr(typed, "stream", None) is True:
-                    docs = doc_base(self.doc_base_url, request)
-                    return await self._stream(url, forwarded, model, answer_headers, docs)
-                reply = await self.upstream.post_json(url, forwarded, model.id)
+                    return await self._stream(url, forwarded, model, answer_headers)
+                async with self.drain.bounded():
+                    reply = await self.upstream.post_json(url, forwarded, model.id)
                 payload = _rewritten(validator.endpoint, reply.payload, model, typed)
                 return JSONBytes(_encode(payload), reply.status, headers=answer_headers)
 
         return handle
 
     async def _stream(
-        self, url: str, body: bytes, model: Model, headers: dict[str, str], docs: str
+        self, url: str, body: bytes, model: Model, headers: dict[str, str]
     ) -> Response:
-        upstream = await self.upstream.open_stream(url, body, model.id)
+        async with self.drain.bounded():
+            upstream = await self.upstream.open_stream(url, body, model.id)
         return StreamingResponse(
-            relay(upstream, model, docs),
+            relay(upstream, model, self.docs_url, self.drain),
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache"},
         )
@@ -307,17 +337,17 @@ def _prepended(messages: msgspec.Raw, contents: list[str]) -> msgspec.Raw:
     return msgspec.Raw(b"[" + added + b"," + raw[1:])
 
 
-def doc_base(configured: str | None, request: Request) -> str:
-    """Where `doc_url`s point: the configured page, else this gateway's own copy."""
-    return configured or f"{str(request.base_url).rstrip('/')}{DOCS_PATH}"
-
-
-async def relay(upstream: aiohttp.ClientResponse, model: Model, docs: str) -> AsyncIterator[bytes]:
+async def relay(
+    upstream: aiohttp.ClientResponse, model: Model, docs: str, drain: Drain = DRAIN
+) -> AsyncIterator[bytes]:
     """Relay an engine's event stream chunk by chunk, rewriting each chunk.
 
     When the client goes away Starlette cancels this generator; closing the
     engine's response in `finally` then stops the generation upstream too.
+    At the end of a shutdown's drain period `drain` fails the engine's
+    response, and the stream ends with an error event saying so.
     """
+    drain.track_stream(upstream)
     try:
         async for data in sse_data_lines(upstream):
             if data == b"[DONE]":
@@ -326,8 +356,10 @@ async def relay(upstream: aiohttp.ClientResponse, model: Model, docs: str) -> As
             yield b"data: " + _rewrite_chunk(data, model) + b"\n\n"
     except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as failure:
         # Headers are gone already: say it the way OpenAI's stream does, as an error event.
-        yield b"data: " + _encode(_stream_error(failure, model).envelope(docs)) + b"\n\n"
+        error = shutting_down() if drain.expired else _stream_error(failure, model)
+        yield b"data: " + _encode(error.envelope(docs)) + b"\n\n"
     finally:
+        drain.forget_stream(upstream)
         upstream.close()
 
 

@@ -26,6 +26,9 @@ RATE_LIMIT_HEADERS = (
 )
 # On a refusal that says when to come back (429; 503 when the limiter is unavailable).
 RETRY_HEADERS = (RETRY_AFTER, RETRY_AFTER_MS)
+# What a matrix rule's fallback says it applied (spec/support_matrix.yaml `header:`;
+# regen checks the matrix names no other).
+FALLBACK_HEADERS = ("x-gateway-fallback",)
 
 MEANING = {
     LIMIT_REQUESTS: "Your requests-per-minute (RPM) limit.",

@@ -29,13 +29,25 @@ Backends
 
 When Redis is down: fail closed
 -------------------------------
-If Redis cannot be reached, or does not answer within 0.5 s (connect and
-socket timeouts, then one immediate retry on a fresh connection), the request
-is answered ``503`` with ``type: server_error``, message "Rate limiter
-unavailable..." and ``retry-after: 1``, instead of being let through
-unmetered. A Redis outage therefore stops traffic within about a second per
-request rather than silently lifting every key's limits; requests resume as
-soon as Redis answers again. Each failure is logged as a warning.
+Each Redis operation (connecting, each reply, waiting for a pooled
+connection) waits at most ``timeout_s`` (0.5 s by default,
+``timeouts.redis_s``). A refused or dropped connection is retried once at
+once on a fresh one (that heals a pooled connection Redis has closed); a
+timeout is not retried, so a frozen Redis costs a request ``timeout_s``, not
+twice that. If Redis cannot be reached or does not answer in time, the
+request is answered ``503`` with ``type: server_error``, message "Rate
+limiter unavailable..." and ``retry-after: 1``, instead of being let through
+unmetered. Requests resume as soon as Redis answers again. Failures are
+logged as warnings (the log handler writes the first of a burst and then a
+count, see gateway.logs).
+
+Concurrency: the checks of all requests in flight are sent together, one
+pipeline per event-loop turn (gateway.redis_batch), on a pool of up to
+``max_connections`` connections that waits for a free one rather than
+failing (redis-py's default pool refused past 100). The bound is per
+operation rather than for the whole check on purpose: under a burst the
+event loop is busy, and a whole-check deadline would turn the gateway's own
+load into 503s although Redis answers every operation promptly.
 """
 
 from __future__ import annotations
@@ -47,12 +59,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError, RedisError
 
+from gateway import limit_headers as names
 from gateway.errors import ApiError
+from gateway.redis_batch import ScriptBatcher
 
 logger = logging.getLogger(__name__)
 
@@ -180,12 +194,12 @@ def _decision(
     remaining_requests = math.floor(requests_left + _EPSILON)
     remaining_tokens = math.floor(tokens_left + _EPSILON)
     headers = {
-        "x-ratelimit-limit-requests": str(rpm),
-        "x-ratelimit-limit-tokens": str(tpm),
-        "x-ratelimit-remaining-requests": str(remaining_requests),
-        "x-ratelimit-remaining-tokens": str(remaining_tokens),
-        "x-ratelimit-reset-requests": format_reset(_seconds_until(requests_left, rpm, rpm)),
-        "x-ratelimit-reset-tokens": format_reset(_seconds_until(tokens_left, tpm, tpm)),
+        names.LIMIT_REQUESTS: str(rpm),
+        names.LIMIT_TOKENS: str(tpm),
+        names.REMAINING_REQUESTS: str(remaining_requests),
+        names.REMAINING_TOKENS: str(remaining_tokens),
+        names.RESET_REQUESTS: format_reset(_seconds_until(requests_left, rpm, rpm)),
+        names.RESET_TOKENS: format_reset(_seconds_until(tokens_left, tpm, tpm)),
     }
     if allowed:
         return Decision(True, headers, 0.0, None)
@@ -193,8 +207,8 @@ def _decision(
     if exceeded is None:  # only if a backend refused what the shared rule admits
         exceeded, retry_after_s = "requests", _seconds_until(requests_left, 1, rpm)
     retry_ms = _ceil_ms(retry_after_s)
-    headers["retry-after"] = str(max(1, math.ceil(retry_ms / 1000)))
-    headers["retry-after-ms"] = str(retry_ms)
+    headers[names.RETRY_AFTER] = str(max(1, math.ceil(retry_ms / 1000)))
+    headers[names.RETRY_AFTER_MS] = str(retry_ms)
     if exceeded == "requests":
         used, requested = rpm - remaining_requests, 1
     else:
@@ -312,27 +326,36 @@ class RedisRateLimiter:
     """Rate limits shared through Redis by every gateway replica; fails closed (503)."""
 
     def __init__(
-        self, url: str, *, key_prefix: str = "gateway:ratelimit:", timeout_s: float = 0.5
+        self,
+        url: str,
+        *,
+        key_prefix: str = "gateway:ratelimit:",
+        timeout_s: float = 0.5,
+        max_connections: int = 128,
     ) -> None:
-        self._client: Redis = Redis.from_url(
+        # A blocking pool: past max_connections a check waits for a free connection
+        # instead of failing at once (redis-py's default pool refuses beyond 100).
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             socket_timeout=timeout_s,
             # One quick retry heals a pooled connection Redis has dropped; more
-            # (with redis-py's default backoff) would hold requests for seconds.
-            retry=Retry(NoBackoff(), 1),
+            # (with redis-py's default backoff) would hold requests for seconds. A
+            # timeout is not retried: it would double the wait on a frozen Redis.
+            retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
         )
-        self._script = self._client.register_script(_ACQUIRE_LUA)
+        self._client: Redis = Redis.from_pool(pool)
+        self._script = ScriptBatcher(self._client, _ACQUIRE_LUA)
         self._key_prefix = key_prefix
 
     async def acquire(self, key_id: str, rpm: int, tpm: int, tokens: int) -> Decision:
         _check_arguments(rpm, tpm, tokens)
         try:
-            reply = await self._script(
-                keys=[self._key_prefix + key_id], args=[rpm, tpm, tokens, _EPSILON]
-            )
+            reply = await self._script.call(self._key_prefix + key_id, rpm, tpm, tokens, _EPSILON)
         except (RedisError, OSError) as exc:
-            logger.warning("rate limiter: Redis unavailable, refusing request: %s", exc)
+            logger.warning("rate limiter: Redis unavailable, refusing request: %r", exc)
             raise _limiter_unavailable() from exc
         admitted, requests_left, tokens_left = reply
         return _decision(float(requests_left), float(tokens_left), rpm, tpm, tokens, admitted == 1)
@@ -348,5 +371,5 @@ def _limiter_unavailable() -> ApiError:
         "refuses requests it cannot count. Please try again shortly.",
         type="server_error",
         anchor="rate-limits",
-        headers={"retry-after": "1"},
+        headers={names.RETRY_AFTER: "1"},
     )

@@ -4,12 +4,19 @@ Starts the bundled reference engine (the upstream of the example catalog) as a
 child process, then the gateway under uvicorn; stopping the gateway stops the
 engine. With GATEWAY_CONFIG pointing elsewhere, only the gateway starts
 unless --with-reference-engine is given.
+
+This is the production entry point too: it runs uvicorn with the gateway's
+guarded protocol (header deadline, connection cap: gateway.http_guard), its
+one log handler (gateway.logs), and a shutdown bounded by `timeouts.drain_s`
+(gateway.drain). `--workers N` (N > 1) needs `redis_url`: in-memory limits
+are per process and would admit N times each limit.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import math
+import signal
 import subprocess
 import sys
 import time
@@ -19,8 +26,9 @@ from pathlib import Path
 import uvicorn
 
 from gateway.app import create_app
-from gateway.config import DEFAULT_CONFIG, config_path, load_config
+from gateway.config import DEFAULT_CONFIG, Config, config_path, load_config
 from gateway.config_errors import ConfigError
+from gateway.logs import dict_config
 
 LOCAL_KEY_HINT = "sk-local-dev-0000000000000000000000000000 (see config/keys.yaml)"
 
@@ -58,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(path)
         create_app(path)  # fail fast on a bad catalog or keys file, before anything starts
+        _check_workers(config, path, args.workers)
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
@@ -69,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     key = LOCAL_KEY_HINT if embedded else "(from your keys file)"
     print(f"gateway on http://{config.host}:{config.port}/v1  key: {key}")
+    # uvicorn re-raises SIGTERM once its shutdown is done; with the default handler the
+    # process would die there and leave the reference engine running.
+    signal.signal(signal.SIGTERM, _exit)
     try:
         uvicorn.run(
             "gateway.app:create_app",
@@ -77,15 +89,35 @@ def main(argv: list[str] | None = None) -> int:
             port=config.port,
             workers=args.workers,
             loop="uvloop",
-            http="httptools",
+            http="gateway.http_guard:GuardedHttpToolsProtocol",
             access_log=False,
-            log_level=os.environ.get("GATEWAY_LOG_LEVEL", "info"),
+            log_config=dict_config(config.logging.level, config.logging.format),
+            # The drain ends open work after drain_s; this is only the backstop.
+            timeout_graceful_shutdown=math.ceil(config.timeouts.drain_s) + 2,
+            # Connections over the cap are refused by the protocol; let the kernel queue
+            # a burst of new ones meanwhile.
+            backlog=2048,
         )
     finally:
         if engine is not None:
             engine.terminate()
             engine.wait(timeout=10)
     return 0
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _check_workers(config: Config, path: Path, workers: int) -> None:
+    if workers < 1:
+        raise ConfigError(path, f"--workers must be at least 1, got {workers}")
+    if workers > 1 and not config.redis_url:
+        raise ConfigError(
+            path,
+            f"--workers {workers} needs redis_url (GATEWAY_REDIS_URL): rate limits kept in "
+            f"memory are per worker process and would admit {workers} times each limit",
+        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import typing
 from pathlib import Path
 
 from gateway.catalog import Capability, Category
+from gateway.limit_headers import FALLBACK_HEADERS
 from generator import ir
 from generator.errors import GeneratorError
 from generator.matrix import CrossFieldRule, Matrix, ValueCheck, suggest
@@ -56,6 +57,10 @@ def crosscheck(matrix: Matrix, surface: ir.Surface, path: Path, lines: dict[Loca
         _require(
             rule.requires, capabilities, path, lines, requires_spot, "the catalog's capabilities"
         )
+        if rule.header is not None:  # browser code must be able to read it (CORS)
+            header_spot: Location = ("rules", index, "header", "name")
+            owner = "the fallback headers of gateway/limit_headers.py"
+            _require(rule.header.name, list(FALLBACK_HEADERS), path, lines, header_spot, owner)
         root = surface.root(rule.endpoint)
         for field_index, name in enumerate(rule.fields):
             spot = ("rules", index, "fields", field_index)

@@ -36,14 +36,16 @@ STATUS_TEXT = {
     "401": "Missing or unknown API key (`invalid_api_key`).",
     "404": "Unknown model (`model_not_found`), a model not served on this endpoint, "
     "or an endpoint this gateway does not serve.",
+    "408": "The request headers or body did not arrive in time (`header_read_s`, `body_read_s`).",
     "413": "The request body is larger than the gateway accepts.",
     "415": "The request body's `Content-Encoding` is neither gzip nor deflate.",
     "429": "Over the key's requests- or tokens-per-minute limit (`rate_limit_exceeded`).",
     "502": "The engine answered garbage or a server error.",
-    "503": "The engine is not reachable, or the rate limiter is unavailable.",
+    "503": "The engine is not reachable, the rate limiter is unavailable, the process holds its "
+    "budget of request bodies or connections, or the gateway is shutting down.",
     "504": "The engine did not answer in time.",
 }
-PROXY_STATUSES = ("400", "401", "404", "413", "415", "429", "502", "503", "504")
+PROXY_STATUSES = ("400", "401", "404", "408", "413", "415", "429", "502", "503", "504")
 MODELS_STATUSES = ("401", "404", "429", "503")
 UNSUPPORTED_STATUSES = ("401", "404", "429", "503")
 

@@ -1,8 +1,9 @@
 """Fixtures of the end-to-end tests: real processes on free loopback ports.
 
 The e2e tests (`@pytest.mark.e2e`) start the bundled reference engine, the
-gateway under uvicorn and redis-server as child processes, each on a free port
-and logging to a file under pytest's tmp_path. Every start waits at most
+gateway (`python -m gateway.serve`: uvicorn as deployed) and redis-server as
+child processes, each on a free port and logging to a file under pytest's
+tmp_path. Every start waits at most
 `READY_TIMEOUT_S` and every process is terminated (then killed) in `finally`.
 When a test fails, the tail of every running process's log is added to its
 report.
@@ -72,6 +73,7 @@ STALL_S = 5.0
 
 StartGateway = Callable[[Mapping[str, str]], AbstractContextManager[str]]
 StartRedis = Callable[[int], AbstractContextManager[str]]
+StartServer = Callable[..., AbstractContextManager["Server"]]
 
 
 @dataclass
@@ -180,11 +182,15 @@ def running(
         stop(process)
 
 
-def gateway_command(port: int) -> list[str]:
-    return [
-        *(sys.executable, "-m", "uvicorn", "gateway.app:create_app", "--factory"),
-        *("--host", "127.0.0.1", "--port", str(port), "--log-level", "info"),
-    ]
+def gateway_command(*args: str) -> list[str]:
+    """The production entry point (uvicorn with the guarded protocol, logging, drain)."""
+    return [sys.executable, "-m", "gateway.serve", *args]
+
+
+def gateway_environment(config: Path, port: int, overrides: Mapping[str, str]) -> dict[str, str]:
+    """Where the gateway listens comes from its configuration, like its public base URL."""
+    listen = {"GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
+    return {"GATEWAY_CONFIG": str(config), **listen, **overrides}
 
 
 def write_gateway_config(
@@ -311,18 +317,34 @@ def gateway_config(
 
 
 @pytest.fixture(scope="session")
-def start_gateway(tmp_path_factory: pytest.TempPathFactory, gateway_config: Path) -> StartGateway:
+def start_gateway_server(
+    tmp_path_factory: pytest.TempPathFactory, gateway_config: Path
+) -> StartServer:
+    """Start another gateway on the test config, with GATEWAY_* overrides (and arguments of
+    `gateway.serve`); yields its Server (URL, process, log), to signal it or read its log."""
+
+    @contextmanager
+    def start(overrides: Mapping[str, str], *args: str) -> Iterator[Server]:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log = tmp_path_factory.mktemp("gateway") / "gateway.log"
+        environment = gateway_environment(gateway_config, port, overrides)
+        ready = lambda: answers_http(f"{url}/v1/models")  # noqa: E731 - a 401 means up
+        command = gateway_command(*args)
+        with running(f"gateway :{port}", command, url, log, ready, environment) as server:
+            yield server
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def start_gateway(start_gateway_server: StartServer) -> StartGateway:
     """Start another gateway on the test config, with GATEWAY_* overrides; yields its URL."""
 
     @contextmanager
     def start(overrides: Mapping[str, str]) -> Iterator[str]:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        log = tmp_path_factory.mktemp("gateway") / "gateway.log"
-        environment = {"GATEWAY_CONFIG": str(gateway_config), **overrides}
-        ready = lambda: answers_http(f"{url}/v1/models")  # noqa: E731 - a 401 means up
-        with running(f"gateway :{port}", gateway_command(port), url, log, ready, environment):
-            yield url
+        with start_gateway_server(overrides) as server:
+            yield server.url
 
     return start
 
@@ -332,9 +354,9 @@ def _gateway(tmp_path_factory: pytest.TempPathFactory, gateway_config: Path) -> 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("gateway") / "gateway.log"
-    environment = {"GATEWAY_CONFIG": str(gateway_config)}
+    environment = gateway_environment(gateway_config, port, {})
     ready = lambda: answers_http(f"{url}/v1/models")  # noqa: E731 - a 401 means up
-    with running("gateway", gateway_command(port), url, log, ready, environment) as server:
+    with running("gateway", gateway_command(), url, log, ready, environment) as server:
         yield server
 
 
@@ -368,19 +390,34 @@ def redis_server_binary() -> str:
 
 
 @pytest.fixture(scope="session")
-def start_redis(tmp_path_factory: pytest.TempPathFactory, redis_server_binary: str) -> StartRedis:
-    """Start a throw-away redis-server (no persistence) on `port`; yields its redis:// URL."""
+def start_redis_server(
+    tmp_path_factory: pytest.TempPathFactory, redis_server_binary: str
+) -> Callable[[int], AbstractContextManager[Server]]:
+    """Start a throw-away redis-server (no persistence) on `port`; yields its Server
+    (`url` is its redis:// URL), for tests that pause it with SIGSTOP."""
 
     @contextmanager
-    def start(port: int) -> Iterator[str]:
+    def start(port: int) -> Iterator[Server]:
         command = [
             *(redis_server_binary, "--port", str(port), "--bind", "127.0.0.1"),
             *("--save", "", "--appendonly", "no"),
         ]
         log = tmp_path_factory.mktemp("redis") / "redis.log"
         url = f"redis://127.0.0.1:{port}/0"
-        with running(f"redis :{port}", command, url, log, lambda: answers_redis_ping(port)):
-            yield url
+        with running(f"redis :{port}", command, url, log, lambda: answers_redis_ping(port)) as s:
+            yield s
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def start_redis(start_redis_server: Callable[[int], AbstractContextManager[Server]]) -> StartRedis:
+    """Start a throw-away redis-server (no persistence) on `port`; yields its redis:// URL."""
+
+    @contextmanager
+    def start(port: int) -> Iterator[str]:
+        with start_redis_server(port) as server:
+            yield server.url
 
     return start
 

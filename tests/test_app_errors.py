@@ -47,7 +47,7 @@ async def refusing(request: Request) -> Response:
 
 
 def app() -> Starlette:
-    config = Config(catalog="c.yaml", keys="k.yaml")
+    config = Config(catalog="c.yaml", keys="k.yaml", public_base_url="http://gateway.test")
     record = KeyRecord(id="k", rpm=1000, tpm=1_000_000)
     built = build_app(
         config, IndexedCatalog(Catalog(engines={}, models=[])), KeyStore({hash_key(KEY): record})
@@ -61,7 +61,8 @@ def app() -> Starlette:
 def client() -> Iterator[TestClient]:
     # The crash is re-raised by ServerErrorMiddleware after the 500 is sent (for the
     # server to log); the client must show the 500 the API user gets instead.
-    with TestClient(app(), base_url="http://gateway.test", raise_server_exceptions=False) as c:
+    # An unauthenticated Host header: doc_url must come from public_base_url, not from it.
+    with TestClient(app(), base_url="http://evil.example", raise_server_exceptions=False) as c:
         yield c
 
 

@@ -1,19 +1,26 @@
 """The SDK-bump review (`make surface-diff`) names what really changed between two SDKs.
 
-The real case is openai 1.109.1 (the pin) -> 2.54.0 (the last 2.x release; 3.x
-needs httpx2, which the venv does not have). 2.54.0's surface is committed as
-tests/fixtures/sdk_surface_openai_2.54.0.json, made with
-`python -m generator.surface_of --sdk-path <pip --target dir>`; set
-BUMP_TEST_FROM_PYPI=1 to rebuild it from PyPI and check it is current.
+The real cases review committed surfaces of real releases against each other, so
+they hold whatever the pin is: openai 1.109.1 (the release the gateway was
+authored against) -> 2.54.0 (the last 2.x) and -> 3.57.0 (the newest, which
+needs httpx2). Each is tests/fixtures/sdk_surface_openai_X.json, made with
+`python -m generator.surface_of --release X --out <fixture>` (it installs the
+release, and what the venv lacks for it, into a scratch dir); set
+BUMP_TEST_FROM_PYPI=1 to rebuild them from PyPI and check they are current.
 
-What changed, read from the two SDKs' sources (openai/types/chat/...):
-  completion_create_params.py: new `moderation`, `prompt_cache_options`,
+What changed from 1.109.1, read from the SDKs' sources (openai/types/chat/...):
+  2.54.0, completion_create_params.py: new `moderation`, `prompt_cache_options`,
   `prompt_cache_retention`; `prompt_cache_key` and `safety_identifier` became
   Optional; `service_tier` gained "fast";
   shared_params/reasoning_effort.py: gained "none", "xhigh", "max";
   chat_completion_audio_param.py: `voice` also takes a `VoiceID` object;
-  chat_completion_content_part_*_param.py: new `prompt_cache_breakpoint`.
-  completion_create_params.py and embedding_create_params.py: no field changes.
+  chat_completion_content_part_*_param.py: new `prompt_cache_breakpoint`
+  (`mode: "explicit"`).
+  3.57.0, on top of that: chat_completion_content_part_image_param.py's
+  `detail` gained "original"; every `PromptCacheBreakpoint` gained `ttl`
+  ("30m" | "12h").
+  completion_create_params.py and embedding_create_params.py: no field changes
+  (3.x respells `stop` as `Union[str, SequenceNotStr[str], None]`, the same type).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import pytest
 
 from generator.__main__ import main
 from generator.matrix import load_matrix
-from generator.regen import GENERATED, MATRIX, ROOT, load_inputs
+from generator.regen import MATRIX, ROOT, installed_sdk_version, load_inputs
 from generator.surface_diff import (
     FieldChange,
     FieldDoc,
@@ -44,10 +51,13 @@ from generator.surface_diff import (
 )
 from generator.surface_dump import dump, surface_document
 
-PINNED = "1.109.1"
-NEWER = "2.54.0"
-FIXTURE = Path(__file__).parent / "fixtures" / f"sdk_surface_openai_{NEWER}.json"
-COMMITTED = GENERATED / "sdk_surface.json"
+FIXTURES = Path(__file__).parent / "fixtures"
+AUTHORED = "1.109.1"  # the release the gateway was authored against, the reviews' base
+RELEASES = (AUTHORED, "2.54.0", "3.57.0")
+
+
+def fixture(release: str) -> Path:
+    return FIXTURES / f"sdk_surface_openai_{release}.json"
 
 
 # --- synthetic surfaces ---------------------------------------------------------------------
@@ -288,47 +298,70 @@ def test_report_is_the_same_whatever_order_the_documents_list_things_in() -> Non
     assert first.index("### `chat`") < first.index("### Nested") < first.index("### Objects")
 
 
-# --- the real bump: openai 1.109.1 -> 2.54.0 ------------------------------------------------
+# --- the real bumps: openai 1.109.1 -> 2.54.0 and -> 3.57.0 -----------------------------------
 
 
 def matrix_view() -> MatrixView:
     return MatrixView.of(load_matrix(MATRIX)[0])
 
 
-def committed_pinned_surface() -> SurfaceDoc:
-    base = load_document(COMMITTED)
-    assert base["sdk"] == f"openai=={PINNED}", (
-        f"this test pins the review of openai=={PINNED} -> {NEWER}; after a bump, pick a newer "
-        "release, rebuild the fixture (see the module docstring) and update PINNED/NEWER"
+def review(release: str) -> SurfaceDiff:
+    """The diff from the authored-against release to `release`, both committed surfaces."""
+    return diff_documents(
+        load_document(fixture(AUTHORED)), load_document(fixture(release)), matrix_view()
     )
-    return base
 
 
-def check_names_the_real_changes(newer: SurfaceDoc) -> None:
-    """Changes verified by reading both releases' openai/types sources (see the docstring)."""
-    diff = diff_documents(committed_pinned_surface(), newer, matrix_view())
-    changes = {(c.endpoint, c.change.field): c for c in diff.top_level}
-    assert {endpoint for endpoint, _ in changes} == {"chat.completions"}  # completions, embeddings
-    added = {f for (_, f), c in changes.items() if c.change.kind == "added"}
+def top_level_changes(diff: SurfaceDiff) -> dict[str, FieldChange]:
+    assert {c.endpoint for c in diff.top_level} == {
+        "chat.completions"
+    }  # not completions, embeddings
+    return {c.change.field: c.change for c in diff.top_level}
+
+
+def check_chat_top_level_fields(diff: SurfaceDiff) -> None:
+    """The same in 2.54.0 and 3.57.0: new cache and moderation fields, all forwarded."""
+    changes = top_level_changes(diff)
+    added = {f for f, c in changes.items() if c.kind == "added"}
     assert added == {"moderation", "prompt_cache_options", "prompt_cache_retention"}
     assert diff.unclassified("chat.completions") == tuple(sorted(added))
-    assert not any(c.validated for c in changes.values())
+    assert not any(c.validated for c in diff.top_level)
 
-    retention = changes["chat.completions", "prompt_cache_retention"].change.new
+    retention = changes["prompt_cache_retention"].new
     assert retention is not None and retention["type"] == '"in_memory" | "24h" | null'
     for nullable in ("prompt_cache_key", "safety_identifier"):
-        assert changes["chat.completions", nullable].change.aspects == ("nullable",)
-    effort = changes["chat.completions", "reasoning_effort"].change
+        assert changes[nullable].aspects == ("nullable",)
+    effort = changes["reasoning_effort"]
     assert effort.aspects == ("type",) and effort.new is not None
     assert effort.new["type"] == (
         '"none" | "minimal" | "low" | "medium" | "high" | "xhigh" | "max" | null'
     )
-    tier = changes["chat.completions", "service_tier"].change
-    assert tier.new is not None and '"fast"' in tier.new["type"]
+    tier = changes["service_tier"].new
+    assert tier is not None and '"fast"' in tier["type"]
+    assert set(changes) == added | {
+        "prompt_cache_key",
+        "safety_identifier",
+        "reasoning_effort",
+        "service_tier",
+    }
 
     voice = diff.change("ChatCompletionAudioParam", "voice")
     assert voice is not None and voice.new is not None
     assert (voice.kind, voice.new["type"]) == ("changed", "string | VoiceID")
+
+
+def nested_under_messages(diff: SurfaceDiff) -> dict[tuple[str, str], FieldChange]:
+    """Nested changes reachable through the validated `messages`, by (object, field)."""
+    return {
+        (n.change.object, n.change.field): n.change
+        for n in diff.nested
+        if any("messages" in r.validated_via for r in n.reach)
+    }
+
+
+def test_diff_to_openai_2_54_0_names_the_request_changes_verified_in_its_source() -> None:
+    diff = review("2.54.0")
+    check_chat_top_level_fields(diff)
     breakpoint_ = next(
         n for n in diff.nested if n.change.object == "ChatCompletionContentPartTextParam"
     )
@@ -344,16 +377,52 @@ def check_names_the_real_changes(newer: SurfaceDoc) -> None:
     assert not [o for o in diff.objects if o.kind != "added"]
 
 
-def test_diff_to_openai_2_54_0_names_the_request_changes_verified_in_its_source() -> None:
-    check_names_the_real_changes(load_document(FIXTURE))
+def test_diff_to_openai_3_57_0_names_the_changes_inside_validated_messages() -> None:
+    diff = review("3.57.0")
+    check_chat_top_level_fields(diff)
+    under_messages = nested_under_messages(diff)
+    assert set(under_messages) == {
+        ("ChatCompletionContentPartTextParam", "prompt_cache_breakpoint"),
+        ("ChatCompletionContentPartImageParam", "prompt_cache_breakpoint"),
+        ("ChatCompletionContentPartInputAudioParam", "prompt_cache_breakpoint"),
+        ("File", "prompt_cache_breakpoint"),
+        ("ImageURL", "detail"),
+    }
+    detail = under_messages["ImageURL", "detail"]
+    assert detail.kind == "changed" and detail.new is not None
+    assert detail.new["type"] == '"auto" | "low" | "high" | "original"'
+    assert all(
+        c.kind == "added" and c.new is not None and not c.new["required"]
+        for (_, name), c in under_messages.items()
+        if name == "prompt_cache_breakpoint"
+    )
+    breakpoints = {o.name: o for o in diff.objects if o.name.endswith("PromptCacheBreakpoint")}
+    assert len(breakpoints) == 4 and all(o.kind == "added" for o in breakpoints.values())
+    new_objects = {o.name for o in diff.objects if o.kind == "added"}
+    assert {"Moderation", "ModerationPolicy", "PromptCacheOptions", "VoiceID"} <= new_objects
+    assert not [o for o in diff.objects if o.kind != "added"]
 
 
-def test_surface_diff_command_against_the_2_54_0_fixture_prints_a_pr_ready_review(
-    capsys: pytest.CaptureFixture[str],
+def test_completions_stop_respelled_in_3_57_0_is_no_surface_change() -> None:
+    old, new = load_document(fixture(AUTHORED)), load_document(fixture("3.57.0"))
+    for endpoint in ("completions", "chat.completions"):
+        request = old["endpoints"][endpoint]["request"]
+        before, after = old["objects"][request], new["objects"][request]
+        assert before["fields"]["stop"]["annotation"] != after["fields"]["stop"]["annotation"]
+        assert before["fields"]["stop"]["type"] == after["fields"]["stop"]["type"]
+    assert not any(c.endpoint == "completions" for c in review("3.57.0").top_level)
+
+
+@pytest.mark.parametrize("release", ["2.54.0", "3.57.0"])
+def test_surface_diff_command_between_two_releases_prints_a_pr_ready_review(
+    capsys: pytest.CaptureFixture[str], release: str
 ) -> None:
-    assert main(["surface-diff", "--against", str(FIXTURE)]) == 0
+    command = ["surface-diff", "--base", str(fixture(AUTHORED)), "--against", str(fixture(release))]
+    assert main(command) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"## openai SDK request surface: openai=={PINNED} → openai=={NEWER}\n")
+    assert out.startswith(
+        f"## openai SDK request surface: openai=={AUTHORED} → openai=={release}\n"
+    )
     for line in (
         "### `chat.completions`: top-level request fields",
         "- [ ] `moderation`",
@@ -367,15 +436,29 @@ def test_surface_diff_command_against_the_2_54_0_fixture_prints_a_pr_ready_revie
     ):
         assert line in out.splitlines()
     assert "### `completions`" not in out and "### `embeddings`" not in out
+    image_detail = (
+        '  - changed `detail`: type `"auto" | "low" | "high"` → '
+        '`"auto" | "low" | "high" | "original"` (adds `"original"`)'
+    )
+    assert (image_detail in out.splitlines()) == (release == "3.57.0")
 
 
 def test_surface_diff_command_with_the_pinned_sdk_installed_prints_no_surface_changes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    pin = f"openai=={installed_sdk_version()}"
     assert main(["surface-diff"]) == 0
-    assert capsys.readouterr().out == (
-        f"no surface changes (openai=={PINNED} → openai=={PINNED})\n"
-    )
+    assert capsys.readouterr().out == f"no surface changes ({pin} → {pin})\n"
+
+
+def test_fixture_of_the_installed_release_is_the_surface_read_from_it_now() -> None:
+    """The fixtures are the generator's current reading, not an older one's."""
+    release = installed_sdk_version()
+    if release not in RELEASES:
+        pytest.skip(f"no committed fixture for the installed openai=={release}")
+    inputs = load_inputs(allow_other_sdk=True)
+    expected = dump(surface_document(inputs.surface, inputs.matrix))
+    assert fixture(release).read_text(encoding="utf-8") == expected
 
 
 def test_surface_diff_command_reports_an_unreadable_surface_file(
@@ -385,21 +468,13 @@ def test_surface_diff_command_reports_an_unreadable_surface_file(
     assert "surface-diff stopped: cannot read a surface document" in capsys.readouterr().err
 
 
-def run_surface_of(sdk_path: Path, out: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "generator.surface_of",
-            "--sdk-path",
-            str(sdk_path),
-            "--out",
-            str(out),
-        ],
+def run_surface_of(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "generator.surface_of", *args],
         cwd=ROOT,
-        check=True,
         capture_output=True,
         text=True,
+        check=False,
     )
 
 
@@ -407,50 +482,69 @@ def test_surface_of_in_a_subprocess_gives_the_surface_regen_writes(tmp_path: Pat
     import openai
 
     site_packages = Path(openai.__file__).resolve().parent.parent
-    run_surface_of(site_packages, tmp_path / "surface.json")
-    inputs = load_inputs()
+    result = run_surface_of("--sdk-path", str(site_packages), "--out", str(tmp_path / "s.json"))
+    assert result.returncode == 0, result.stderr
+    inputs = load_inputs(allow_other_sdk=True)
     expected = dump(surface_document(inputs.surface, inputs.matrix))
-    assert (tmp_path / "surface.json").read_text(encoding="utf-8") == expected
+    assert (tmp_path / "s.json").read_text(encoding="utf-8") == expected
 
 
 def test_surface_of_refuses_a_directory_without_an_openai_package(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "generator.surface_of", "--sdk-path", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    result = run_surface_of("--sdk-path", str(tmp_path))
     assert result.returncode == 2
     assert "no openai package in" in result.stderr
+    assert "--release X" in result.stderr
+
+
+def fake_release(target: Path, requires: list[str]) -> None:
+    """An `openai` in a pip --target dir whose import needs a module nobody has."""
+    (target / "openai").mkdir(parents=True)
+    (target / "openai" / "__init__.py").write_text("import httpx_from_the_future\n")
+    dist_info = target / "openai-9.0.0.dist-info"
+    dist_info.mkdir()
+    metadata = ["Metadata-Version: 2.1", "Name: openai", "Version: 9.0.0"]
+    metadata += [f"Requires-Dist: {r}" for r in requires]
+    (dist_info / "METADATA").write_text("\n".join(metadata) + "\n")
+
+
+def test_surface_of_says_which_requirements_to_install_when_a_release_cannot_import(
+    tmp_path: Path,
+) -> None:
+    fake_release(
+        tmp_path,
+        [
+            "httpx-from-the-future>=2",
+            "pydantic>=1.10",  # the venv has it: not listed
+            "numpy>=1; extra == 'datalib'",  # an extra: not needed to read types
+        ],
+    )
+    result = run_surface_of("--sdk-path", str(tmp_path))
+    assert result.returncode == 2
+    assert "No module named 'httpx_from_the_future'" in result.stderr
+    assert (
+        f"it needs httpx-from-the-future>=2, which the venv lacks: "
+        f"`pip install --no-deps --target {tmp_path} 'httpx-from-the-future>=2'`"
+    ) in result.stderr
+    assert "pydantic" not in result.stderr.split("it needs")[1]
+    assert "numpy" not in result.stderr
 
 
 @pytest.mark.skipif(
     os.environ.get("BUMP_TEST_FROM_PYPI") != "1",
-    reason=f"set BUMP_TEST_FROM_PYPI=1 to rebuild the openai=={NEWER} fixture from PyPI",
+    reason="set BUMP_TEST_FROM_PYPI=1 to rebuild the release fixtures from PyPI",
 )
-def test_fixture_is_what_openai_2_54_0_from_pypi_gives_and_the_venv_pin_is_untouched(
-    tmp_path: Path,
+@pytest.mark.parametrize("release", RELEASES)
+def test_fixture_is_what_the_release_from_pypi_gives_and_the_venv_pin_is_untouched(
+    tmp_path: Path, release: str
 ) -> None:
-    target = tmp_path / "sdk"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--target",
-            str(target),
-            f"openai=={NEWER}",
-        ],
-        check=True,
+    pinned = installed_sdk_version()
+    out = tmp_path / "surface.json"
+    result = run_surface_of(
+        "--release", release, "--sdk-path", str(tmp_path / "sdk"), "--out", str(out)
     )
-    run_surface_of(target, tmp_path / "surface.json")
-    fresh = (tmp_path / "surface.json").read_text(encoding="utf-8")
-    check_names_the_real_changes(json.loads(fresh))
-    assert fresh == FIXTURE.read_text(encoding="utf-8"), (
-        f"{FIXTURE.name} is stale: python -m generator.surface_of --sdk-path {target} "
-        f"--out {FIXTURE}"
+    assert result.returncode == 0, result.stderr
+    assert out.read_text(encoding="utf-8") == fixture(release).read_text(encoding="utf-8"), (
+        f"{fixture(release).name} is stale: python -m generator.surface_of --release {release} "
+        f"--out {fixture(release)}"
     )
-    assert importlib.metadata.version("openai") == PINNED
+    assert importlib.metadata.version("openai") == pinned

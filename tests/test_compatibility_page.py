@@ -159,6 +159,8 @@ def published_sentences() -> list[str]:
     text = PUBLISHED
     for old, new in CORRECTIONS.items():
         text = text.replace(old, new)
+    # The copy names the SDK of its day; the page must name the pin (sdk.version), whatever it is.
+    text = re.sub(r"(?<=openai-python )\d+(\.\d+)+", matrix().sdk.version, text)
     sentences = []
     for line in text.splitlines():
         if re.fullmatch(r"\|?(-+\|)+", line):

@@ -418,6 +418,7 @@ class Mutator:
         "empty_container",
         "extra_key",
         "break_cross_field",
+        "break_value_check",
         "break_several",
     )
 
@@ -629,6 +630,16 @@ class Mutator:
             document.pop(rule.requires_field, None)
         else:
             document[rule.requires_field] = choice
+        return document
+
+    def break_value_check(self, g: Generated) -> JSON | None:
+        """Step past one later value check (a values or gateway stage bound), alone."""
+        checks = self.gen.endpoint.value_checks
+        if not checks:
+            return None
+        check = self.rng.choice(checks)
+        document = copy.deepcopy(g.document)
+        document[check.field] = _outside(check, self.rng)
         return document
 
     def break_several(self, g: Generated) -> JSON | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import pytest
 
 from generator import ir
 from generator.errors import GeneratorError
-from generator.regen import MATRIX, build, load_inputs, stale
+from generator.matrix import load_matrix
+from generator.regen import MATRIX, build, installed_sdk_version, load_inputs, stale
 from generator.surface_dump import type_text
 
 
@@ -50,7 +52,7 @@ def test_erased_model_alias_means_any_string(surface: ir.Surface) -> None:
 
 def test_sequence_not_str_and_iterable_are_arrays(surface: ir.Surface) -> None:
     assert type_text(field(surface, "chat.completions", "stop").type) == (
-        "string | null | array<string>"
+        "string | array<string> | null"
     )
     assert type_text(field(surface, "embeddings", "input").type) == (
         "string | array<string> | array<integer> | array<array<integer>>"
@@ -160,8 +162,14 @@ def test_check_order_without_a_stage_stops_regen(tmp_path: Path) -> None:
             "tool_uses",
             "did you mean 'tool_use'?",
         ),
+        (
+            "header: {name: x-gateway-fallback,",
+            "header: {name: x-gateway-fallbak,",
+            "x-gateway-fallbak",
+            "did you mean 'x-gateway-fallback'?",
+        ),
     ],
-    ids=["category", "endpoint-of-a-category", "capability"],
+    ids=["category", "endpoint-of-a-category", "capability", "fallback-header"],
 )
 def test_matrix_word_outside_the_catalog_vocabulary_stops_regen_with_line_and_suggestion(
     tmp_path: Path, old: str, new: str, typo: str, expected: str
@@ -190,6 +198,9 @@ def test_inputs_record_hashes_the_matrix_file_regen_loaded(tmp_path: Path) -> No
 
 
 def test_sdk_other_than_the_pin_stops_regen_with_what_to_do(tmp_path: Path) -> None:
-    path = write_matrix(tmp_path, 'version: "1.109.1"', 'version: "1.110.0"')
-    with pytest.raises(GeneratorError, match=r"installed openai==1\.109\.1, but .* pins 1\.110\.0"):
+    pin = load_matrix(MATRIX)[0].sdk.version
+    path = write_matrix(tmp_path, f'version: "{pin}"', 'version: "0.0.1"')
+    installed = re.escape(installed_sdk_version())
+    expected = rf"installed openai=={installed}, but .* pins 0\.0\.1"
+    with pytest.raises(GeneratorError, match=expected):
         load_inputs(path)

@@ -11,9 +11,9 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import openai
@@ -71,9 +71,27 @@ def served_client() -> Iterator[TestClient]:
         yield test_client
 
 
-def chat(client: TestClient, **fields: Any) -> httpx.Response:
+class Answer(Protocol):
+    """A TestClient response: httpx's, or httpx2's when the SDK brings httpx2 (openai 3.x)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def json(self) -> Any: ...
+
+
+def chat(client: TestClient, **fields: Any) -> Answer:
     body = {"model": "any-model", "messages": USER_HELLO, **fields}
-    response: httpx.Response = client.post("/v1/chat/completions", json=body)
+    response: Answer = client.post("/v1/chat/completions", json=body)
     return response
 
 
@@ -353,8 +371,8 @@ def test_debug_received_shows_the_last_bodies_byte_for_byte_and_keeps_a_bounded_
 # --- legacy completions ------------------------------------------------------------
 
 
-def completions(client: TestClient, **fields: Any) -> httpx.Response:
-    response: httpx.Response = client.post("/v1/completions", json={"model": "m", **fields})
+def completions(client: TestClient, **fields: Any) -> Answer:
+    response: Answer = client.post("/v1/completions", json={"model": "m", **fields})
     return response
 
 

@@ -180,7 +180,7 @@ SCHEMA = s.Object(
         # matrix completions.stop · openai.types.completion_create_params.CompletionCreateParamsBase.stop: Union[Optional[str], SequenceNotStr[str], None]
         s.Field(
             "stop",
-            s.OneOf((s.Scalar("string"), s.Null(), s.Array(s.Scalar("string"), max_items=4))),
+            s.OneOf((s.Scalar("string"), s.Array(s.Scalar("string"), max_items=4), s.Null())),
             required=False,
         ),
         # matrix completions.stream_options · openai.types.completion_create_params.CompletionCreateParamsBase.stream_options: Optional[ChatCompletionStreamOptionsParam]

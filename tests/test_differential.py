@@ -161,10 +161,17 @@ _WORDS = [
 class BodyGenerator:
     """Random valid request bodies, walking the IR with the matrix's constraints."""
 
-    def __init__(self, surface: ir.Surface, endpoint: Endpoint, rng: random.Random) -> None:
+    def __init__(
+        self,
+        surface: ir.Surface,
+        endpoint: Endpoint,
+        rng: random.Random,
+        model: str | None = None,
+    ) -> None:
         self.surface = surface
         self.endpoint = endpoint
         self.rng = rng
+        self.model = model  # when set, every body's `model` before mutation (a served one)
         self.root = surface.root(endpoint.key)
         self.fields = [f for f in self.root.fields if f.name in endpoint.validated]
         self._out = Generated({})
@@ -176,6 +183,8 @@ class BodyGenerator:
             if f.required or self.rng.random() < 0.45:
                 document[f.name] = self.value(f.type, self.limits(f.name), (f.name,))
         self.keep_cross_field_rules(document)
+        if self.model is not None and "model" in document:
+            document["model"] = self.model
         names = tuple(f.name for f in self.fields)
         required = tuple(f.name for f in self.fields if f.required)
         self._out.objects.append(ObjectSlot((), names, required))
@@ -827,10 +836,13 @@ def _scalar_field(inputs: Inputs, endpoint: str, kind: ir.ScalarKind) -> str | N
     return None
 
 
-def generate_cases(inputs: Inputs, endpoint_key: str, count: int, seed: int) -> list[Case]:
+def generate_cases(
+    inputs: Inputs, endpoint_key: str, count: int, seed: int, model: str | None = None
+) -> list[Case]:
+    """Seeded cases; with `model`, generated bodies name that model (the edges' own stay)."""
     rng = random.Random(seed)
     endpoint = inputs.matrix.endpoint(endpoint_key)
-    gen = BodyGenerator(inputs.surface, endpoint, rng)
+    gen = BodyGenerator(inputs.surface, endpoint, rng, model)
     mutator = Mutator(gen, rng)
     valid = gen.body().document
     edges = raw_edges(

@@ -3,15 +3,17 @@
 The differential test pins the validators in process; this drives the same kind
 of bodies through a real gateway in front of a real engine and checks what the
 API user sees: never a 5xx, always OpenAI's envelope, and for an off-spec body
-exactly the 400 the validator words.
+exactly the 400 the validator words. Each case's bytes are sent as generated
+(the generated bodies name a served model, the raw edges their own), so
+repeated keys, number spellings and bytes that are not UTF-8 reach the gateway,
+and through it the engine.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections import Counter
 
 import httpx
-import msgspec
 import pytest
 from test_differential import generate_cases  # tests/ is on sys.path, as for mypy
 
@@ -34,33 +36,23 @@ CASES_PER_ENDPOINT = 150
 ENVELOPE_KEYS = {"message", "type", "param", "code", "doc_url"}
 
 
-def served(body: bytes, model: str) -> bytes:
-    """The body with a catalog model, so that valid bodies reach the engine."""
-    try:
-        document: Any = msgspec.json.decode(body)
-    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
-        return body
-    if isinstance(document, dict) and isinstance(document.get("model"), str):
-        document["model"] = model
-        return msgspec.json.encode(document)
-    return body
-
-
 @pytest.mark.parametrize("endpoint", sorted(PATHS))
 def test_running_gateway_answers_every_fuzzed_body_without_a_server_error(
     endpoint: str, gateway_url: str, local_key: str
 ) -> None:
-    cases = generate_cases(load_inputs(), endpoint, CASES_PER_ENDPOINT, seed=7)
+    # The bytes are sent as generated: repeated keys and number spellings reach the gateway.
+    model = SERVED_MODEL[endpoint]
+    cases = generate_cases(load_inputs(), endpoint, CASES_PER_ENDPOINT, seed=7, model=model)
     validator = BY_ENDPOINT[endpoint]
     headers = {"Authorization": f"Bearer {local_key}", "Content-Type": "application/json"}
     answered = 0
+    statuses: Counter[int] = Counter()
     with httpx.Client(base_url=gateway_url, headers=headers, timeout=30) as client:
         for case in cases:
-            body = served(case.body, SERVED_MODEL[endpoint])
-            response = client.post(PATHS[endpoint], content=body)
-            shown = body[:300]
+            response = client.post(PATHS[endpoint], content=case.body)
+            shown = case.body[:300]
             assert response.status_code < 500, (shown, response.text[:500])
-            expected = validator.problem(body)
+            expected = validator.problem(case.body)
             if expected is not None:
                 error = response.json()["error"]
                 assert response.status_code == 400, (shown, response.text[:500])
@@ -68,5 +60,8 @@ def test_running_gateway_answers_every_fuzzed_body_without_a_server_error(
             if response.status_code != 200:
                 assert set(response.json()["error"]) == ENVELOPE_KEYS, response.text[:500]
             answered += 1
+            statuses[response.status_code] += 1
         assert client.get("/v1/models").status_code == 200  # still serving afterwards
     assert answered == len(cases)
+    # Generated bodies name a served model: many reach the engine and come back answered.
+    assert statuses[200] >= len(cases) // 10, statuses

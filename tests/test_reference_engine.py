@@ -3,6 +3,7 @@ and (e2e) a real uvicorn process driven by the official openai client."""
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import socket
@@ -22,6 +23,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from starlette.exceptions import StarletteDeprecationWarning
 
 from gateway.reference_engine import create_app
+from gateway.reference_engine.engine import RECEIVED_KEPT
 
 with warnings.catch_warnings(action="ignore", category=StarletteDeprecationWarning):
     # starlette 1.10 warns on import when only httpx (not httpx2) is installed, and
@@ -142,6 +144,20 @@ def test_non_json_body_is_400_in_openai_error_envelope(client: TestClient) -> No
     response = client.post("/v1/chat/completions", content=b"{nope")
     assert response.status_code == 400
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model": "m", "messages": [{"role": "user", "content": "hi", "x": "\xff"}]}',
+        b'{"model": "m", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    ],
+    ids=["not-utf8", "nested-deep"],
+)
+def test_body_json_cannot_decode_is_400_not_a_crash(client: TestClient, body: bytes) -> None:
+    response = client.post("/v1/chat/completions", content=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("Request body is not valid JSON")
 
 
 def test_missing_messages_is_400_naming_the_param(client: TestClient) -> None:
@@ -333,6 +349,23 @@ def test_debug_stats_count_started_and_completed_streams(client: TestClient) -> 
     chat(client)
     stats = client.get("/debug/stats").json()
     assert stats == {"streams_started": 1, "streams_completed": 1, "streams_cancelled": 0}
+
+
+def test_debug_received_shows_the_last_bodies_byte_for_byte_and_keeps_a_bounded_number(
+    client: TestClient,
+) -> None:
+    raw = b'{"model": "ref-a",  "messages": [{"role":"user","content":"h\\u00e9"}], "x": 1.0}'
+    for _ in range(RECEIVED_KEPT + 3):
+        assert client.post("/v1/chat/completions", content=raw).status_code == 200
+    client.post("/v1/embeddings", content=b'{"model":"ref-a","input":"x"}')
+    received = client.get("/debug/received").json()
+    assert len(received) == RECEIVED_KEPT
+    assert base64.b64decode(received[-2]["body_base64"]) == raw
+    assert received[-2]["path"] == "/v1/chat/completions"
+    assert received[-1] == {
+        "path": "/v1/embeddings",
+        "body_base64": base64.b64encode(b'{"model":"ref-a","input":"x"}').decode(),
+    }
 
 
 # --- legacy completions ------------------------------------------------------------

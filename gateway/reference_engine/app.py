@@ -44,6 +44,7 @@ def create_app(
         get_route("/health", lambda: PlainTextResponse("ok")),
         get_route("/v1/models", lambda: json_response(engine.model_list())),
         get_route("/debug/stats", lambda: json_response(asdict(engine.stats))),
+        get_route("/debug/received", lambda: json_response(engine.received_list())),
         post_route("/v1/chat/completions", engine, engine.chat),
         post_route("/v1/completions", engine, engine.completions),
         post_route("/v1/embeddings", engine, engine.embeddings),

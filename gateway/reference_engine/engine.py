@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
@@ -50,6 +52,9 @@ from gateway.reference_engine.wire import (
 # A fixed timestamp keeps /v1/models byte-identical across runs.
 MODEL_CREATED = 1_700_000_000
 MODEL_OWNER = "reference-engine"
+# The last request bodies kept for /debug/received: enough for one test's requests,
+# bounded so a long benchmark run does not grow the engine.
+RECEIVED_KEPT = 32
 
 Handler = Callable[[JSON, str, bytes], Response]
 
@@ -71,6 +76,8 @@ class ReferenceEngine:
         self.stream_delay_s = stream_delay_s
         self.slow_s = slow_s
         self.stats = StreamStats()
+        # (path, body) of the last POSTs exactly as they arrived: what a gateway forwarded.
+        self.received: deque[tuple[str, bytes]] = deque(maxlen=RECEIVED_KEPT)
 
     def check_served(self, model: str) -> None:
         if self.models and model not in self.models:
@@ -84,6 +91,7 @@ class ReferenceEngine:
         """Decode, apply failure injection and the served-model check, then answer."""
         try:
             body = await request.body()
+            self.received.append((request.url.path, body))
             payload = decode_object(body)
             model = require_model(payload)
             if model == MODEL_SLOW:
@@ -151,6 +159,13 @@ class ReferenceEngine:
 
     def embeddings(self, payload: JSON, model: str, body: bytes) -> Response:
         return json_response(embeddings(payload, model))
+
+    def received_list(self) -> list[JSON]:
+        """The kept request bodies, oldest first, base64 so that every byte shows as sent."""
+        return [
+            {"path": path, "body_base64": base64.b64encode(body).decode()}
+            for path, body in self.received
+        ]
 
     def model_list(self) -> JSON:
         data = [

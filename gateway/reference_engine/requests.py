@@ -12,7 +12,8 @@ _DECODER = msgspec.json.Decoder()
 def decode_object(body: bytes) -> JSON:
     try:
         payload = _DECODER.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # Bytes that are not UTF-8 are not JSON either: a 400, as from any strict engine.
         raise EngineError(400, f"Request body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise EngineError(400, "Request body must be a JSON object.")

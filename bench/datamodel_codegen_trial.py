@@ -41,7 +41,7 @@ from oracle import Oracle, build_oracles  # noqa: E402  # tests/ helpers, put on
 from test_differential import CASES, SEEDS, VALIDATORS, generate_cases  # noqa: E402
 from validator_bench import large_body, medium_body, small_body  # noqa: E402
 
-from gateway.validation import Validator  # noqa: E402
+from gateway.validation.validator import Validator  # noqa: E402
 from generator.regen import GENERATED, Inputs, load_inputs  # noqa: E402
 
 CODEGEN_OPTIONS = (

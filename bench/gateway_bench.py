@@ -8,7 +8,7 @@ failed, the load generator reported errors).
 
 Two targets are measured side by side in one run, on loopback:
 
-  mock alone      the bundled reference engine, `python -m gateway.reference_engine`
+  mock alone      the bundled reference engine, `python -m reference_engine`
                   (a Starlette app under uvicorn + uvloop + httptools)
   gateway + mock  `python -m gateway.serve`, as deployed (uvicorn, uvloop, the
                   guarded httptools protocol, one worker, no access log) whose
@@ -333,7 +333,7 @@ def running_servers(workdir: Path) -> Iterator[dict[str, Server]]:
             [
                 sys.executable,
                 "-m",
-                "gateway.reference_engine",
+                "reference_engine",
                 "--host",
                 HOST,
                 "--port",

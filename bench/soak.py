@@ -52,7 +52,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.auth import hash_key  # noqa: E402 - after the repository is on sys.path
+from gateway.http.auth import hash_key  # noqa: E402 - after the repository is on sys.path
 
 HOST = "127.0.0.1"
 KEY = "sk-soak-main-00000000000000000000000000000"
@@ -165,7 +165,7 @@ def started(directory: Path) -> Iterator[Stack]:
         environment({}),
         directory / "redis.log",
     )
-    engine_command = [sys.executable, "-m", "gateway.reference_engine", "--host", HOST]
+    engine_command = [sys.executable, "-m", "reference_engine", "--host", HOST]
     engine_command += ["--port", str(engine_port), "--stream-delay", "0.01"]
     engine = Process("engine", engine_command, environment({}), directory / "engine.log")
     config = write_config(directory, engine_port, redis_port)

@@ -18,17 +18,17 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.auth import KeyStore
-from gateway.bodies import BodyBudget, ReleaseBodies
 from gateway.catalog import IndexedCatalog, load_catalog
 from gateway.config import Config, config_path, load_config
-from gateway.cors import Cors
 from gateway.errors import ApiError
-from gateway.handlers import Gateway
-from gateway.health import HealthMonitor
-from gateway.public_origin import PublicOrigin
-from gateway.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from gateway.upstream import Upstream
+from gateway.http.auth import KeyStore
+from gateway.http.cors import Cors
+from gateway.http.handlers import Gateway
+from gateway.http.public_origin import PublicOrigin
+from gateway.limits.bodies import BodyBudget, ReleaseBodies
+from gateway.limits.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.upstream.client import Upstream
+from gateway.upstream.health import HealthMonitor
 from generated.routes import build_routes
 
 log = logging.getLogger("gateway")

@@ -6,9 +6,9 @@ engine. With GATEWAY_CONFIG pointing elsewhere, only the gateway starts
 unless --with-reference-engine is given.
 
 This is the production entry point too: it runs uvicorn with the gateway's
-guarded protocol (header deadline, connection cap: gateway.http_guard), its
+guarded protocol (header deadline, connection cap: gateway.http.guard), its
 one log handler (gateway.logs), and a shutdown bounded by `timeouts.drain_s`
-(gateway.drain). `--workers N` (N > 1) needs `redis_url`: in-memory limits
+(gateway.http.drain). `--workers N` (N > 1) needs `redis_url`: in-memory limits
 are per process and would admit N times each limit.
 """
 
@@ -38,7 +38,7 @@ def _start_reference_engine(port: int) -> subprocess.Popen[bytes]:
         [
             sys.executable,
             "-m",
-            "gateway.reference_engine",
+            "reference_engine",
             "--host",
             "127.0.0.1",
             "--port",
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             port=config.port,
             workers=args.workers,
             loop="uvloop",
-            http="gateway.http_guard:GuardedHttpToolsProtocol",
+            http="gateway.http.guard:GuardedHttpToolsProtocol",
             access_log=False,
             log_config=dict_config(config.logging.level, config.logging.format),
             # The drain ends open work after drain_s; this is only the backstop.

@@ -7,9 +7,15 @@ matrix's rules to a hand-written handler of gateway.handlers.
 
 from starlette.routing import BaseRoute, Route
 
-from gateway.catalog_page import catalog_page
-from gateway.handlers import Gateway
-from gateway.rules import FallBack, FallbackHeader, RejectContentParts, RejectFields, Rule
+from gateway.http.catalog_page import catalog_page
+from gateway.http.handlers import Gateway
+from gateway.validation.rules import (
+    FallBack,
+    FallbackHeader,
+    RejectContentParts,
+    RejectFields,
+    Rule,
+)
 from generated.validators import chat_completions, completions, embeddings
 
 # matrix rules of chat.completions

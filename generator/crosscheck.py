@@ -11,8 +11,8 @@ import typing
 from pathlib import Path
 
 from gateway.catalog import Capability, Category
-from gateway.limit_headers import FALLBACK_HEADERS
-from gateway.rules import FallBack
+from gateway.limits.headers import FALLBACK_HEADERS
+from gateway.validation.rules import FallBack
 from generator import ir
 from generator.errors import GeneratorError
 from generator.matrix import CrossFieldRule, Matrix, ValueCheck, suggest
@@ -60,7 +60,7 @@ def crosscheck(matrix: Matrix, surface: ir.Surface, path: Path, lines: dict[Loca
         )
         if isinstance(rule, FallBack) and rule.header is not None:  # browser code reads it
             header_spot: Location = ("rules", index, "header", "name")
-            owner = "the fallback headers of gateway/limit_headers.py"
+            owner = "the fallback headers of gateway/limits/headers.py"
             _require(rule.header.name, list(FALLBACK_HEADERS), path, lines, header_spot, owner)
         root = surface.root(rule.endpoint)
         for field_index, name in enumerate(rule.fields):

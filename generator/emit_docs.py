@@ -16,12 +16,13 @@ import types
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gateway import limit_headers, serving
 from gateway.anchors import TOPICS, check_anchor, endpoint_anchor, field_anchor, param_anchor, slug
 from gateway.errors import RequestValidationError
-from gateway.rules import FallBack, Rule
-from gateway.validation import Validator
-from gateway.wording import number_text, out_of_range
+from gateway.limits import headers as limit_headers
+from gateway.upstream import serving
+from gateway.validation.rules import FallBack, Rule
+from gateway.validation.validator import Validator
+from gateway.validation.wording import number_text, out_of_range
 from generator import ir
 from generator.classify import forwarded_fields, validated_fields
 from generator.emit_validators import build_module
@@ -65,7 +66,7 @@ SECTIONS = (
     "batching",
 )
 
-# What gateway/ratelimit.py sends, in OpenAI's names, with what each means.
+# What gateway/limits/ratelimit.py sends, in OpenAI's names, with what each means.
 RATE_LIMIT_HEADERS = tuple(
     (name, limit_headers.MEANING[name])
     for name in (*limit_headers.RATE_LIMIT_HEADERS, *limit_headers.RETRY_HEADERS)
@@ -81,7 +82,8 @@ class ReservedCode:
     anchor: str
 
 
-# The non-null codes the gateway sets itself (gateway/auth.py, the engine, gateway/ratelimit.py).
+# The non-null codes the gateway sets itself (gateway/http/auth.py, the engine,
+# gateway/limits/ratelimit.py).
 RESERVED_CODES = (
     ReservedCode(
         "invalid_api_key",

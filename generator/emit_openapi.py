@@ -13,10 +13,10 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from gateway import schema as s
 from gateway.anchors import check_anchor, endpoint_anchor, field_anchor, slug
-from gateway.limit_headers import MEANING, RATE_LIMIT_HEADERS, RETRY_HEADERS
-from gateway.wording import number_text
+from gateway.limits.headers import MEANING, RATE_LIMIT_HEADERS, RETRY_HEADERS
+from gateway.validation import schema as s
+from gateway.validation.wording import number_text
 from generator import ir
 from generator.classify import is_validated
 from generator.matrix import CrossFieldRule, Endpoint, LaterCheck, Matrix, check_stage

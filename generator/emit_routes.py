@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.rules import Rule
+from gateway.validation.rules import Rule
 from generator.emit_validators import module_name
 from generator.matrix import Endpoint, Matrix
 from generator.render import constructors
@@ -76,5 +76,5 @@ def rule_sets(matrix: Matrix) -> tuple[RuleSet, ...]:
 
 
 def rule_imports(matrix: Matrix) -> tuple[str, ...]:
-    """What generated/routes.py imports from gateway.rules: the type and the kinds it calls."""
+    """What generated/routes.py imports from gateway.validation.rules: the type and its kinds."""
     return tuple(sorted({"Rule"} | constructors(matrix.rules)))

@@ -6,9 +6,9 @@ import dataclasses
 import json
 import re
 
-from gateway import schema as s
 from gateway.anchors import check_anchor
-from gateway.wording import number_text
+from gateway.validation import schema as s
+from gateway.validation.wording import number_text
 from generator import ir
 from generator.errors import GeneratorError
 from generator.matrix import CrossFieldRule, Endpoint, LaterCheck, check_stage

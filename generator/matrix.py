@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from gateway.rules import Rule
+from gateway.validation.rules import Rule
 from generator.errors import GeneratorError
 from generator.yaml_lines import Location, load_with_lines, nearest_line
 
@@ -149,7 +149,7 @@ class Endpoint(_Strict):
         return self.label or f"{self.method} {', '.join(self.paths)}"
 
 
-# The rules are the runtime's own classes (gateway/rules.py), validated as the
+# The rules are the runtime's own classes (gateway/validation/rules.py), validated as the
 # tagged union on `action` they are, so the page and the gateway read one type.
 RuleSpec = Annotated[Rule, pydantic.Field(discriminator="action")]
 
@@ -256,7 +256,8 @@ def load_matrix(path: Path) -> tuple[Matrix, dict[Location, int]]:
         raise GeneratorError(_describe(path, lines, (typos or problems)[0])) from None
 
 
-# How pydantic says "unknown key": on its models, and on the dataclasses of gateway/rules.py.
+# How pydantic says "unknown key": on its models, and on the dataclasses of
+# gateway/validation/rules.py.
 _UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")
 
 

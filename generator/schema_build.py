@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from gateway import schema as s
+from gateway.validation import schema as s
 from generator import ir
 from generator.errors import GeneratorError
 from generator.matrix import Constraints, Endpoint

@@ -35,7 +35,7 @@ import openai
 import pytest
 import yaml
 
-from gateway.auth import hash_key
+from gateway.http.auth import hash_key
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 20.0
@@ -284,7 +284,7 @@ def reference_engine(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
-        *(sys.executable, "-m", "gateway.reference_engine", "--host", "127.0.0.1"),
+        *(sys.executable, "-m", "reference_engine", "--host", "127.0.0.1"),
         *("--port", str(port), "--stream-delay", str(stream_delay_s)),
         *("--slow", str(ENGINE_SLOW_S)),
     ]

@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.app import build_app
-from gateway.auth import KeyRecord, KeyStore, hash_key
 from gateway.catalog import Catalog, IndexedCatalog
 from gateway.config import Config
 from gateway.errors import ApiError
+from gateway.http.auth import KeyRecord, KeyStore, hash_key
 
 with warnings.catch_warnings(action="ignore", category=StarletteDeprecationWarning):
     # starlette 1.10 warns on import when only httpx (not httpx2) is installed, and
@@ -31,7 +31,7 @@ with warnings.catch_warnings(action="ignore", category=StarletteDeprecationWarni
     from starlette.testclient import TestClient
 
 KEY = "sk-test-app-errors-000000000000000000000"
-SECRET = "KeyError('sk-live-do-not-leak') at /srv/gateway/handlers.py line 42"
+SECRET = "KeyError('sk-live-do-not-leak') at /srv/gateway/http/handlers.py line 42"
 CRASH_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 DOCS = "http://gateway.test/docs/compatibility"
 

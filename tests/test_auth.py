@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.auth import KeyRecord, KeyStore, hash_key, main, mask_key, new_key
 from gateway.config_errors import ConfigError
 from gateway.errors import ApiError
+from gateway.http.auth import KeyRecord, KeyStore, hash_key, main, mask_key, new_key
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEV_KEY = "sk-dev-abcdefghijklmnopqrstuvwxyz"
@@ -208,7 +208,7 @@ def test_cli_new_prints_a_key_and_its_hash_usable_in_a_keys_file(
 
 def test_cli_runs_as_module_and_reads_key_from_stdin() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "gateway.auth", "hash", "-"],
+        [sys.executable, "-m", "gateway.http.auth", "hash", "-"],
         input="abc\n",
         capture_output=True,
         text=True,

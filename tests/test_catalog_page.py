@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from gateway.catalog import Catalog, Engine, IndexedCatalog, Model, Prices, load_catalog
-from gateway.catalog_page import COLUMNS, render_catalog, usd
 from gateway.config_errors import ConfigError
+from gateway.http.catalog_page import COLUMNS, render_catalog, usd
 from generated.routes import ENDPOINTS_BY_CATEGORY
 from generator.matrix import load_matrix
 from generator.regen import MATRIX, ROOT

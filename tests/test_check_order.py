@@ -32,7 +32,7 @@ from test_differential import (  # tests/ is on sys.path, as for mypy
 )
 from test_differential import _outside as outside_value_check
 
-from gateway.explain import Problem
+from gateway.validation.explain import Problem
 from generated.validators import BY_ENDPOINT
 from generator.matrix import CrossFieldRule, Endpoint, LaterCheck, Matrix, check_stage
 from generator.regen import Inputs, load_inputs

@@ -187,7 +187,7 @@ def emitted_anchors() -> set[str]:
     spec = matrix()
     for endpoint in spec.request_endpoints:
         anchors.update(param_anchor(endpoint.key, name) for name in endpoint.validated)
-    for rule in spec.rules:  # gateway/rules.py points at the rule's field
+    for rule in spec.rules:  # gateway/validation/rules.py points at the rule's field
         anchors.update(field_anchor(rule.endpoint, name) for name in rule.fields)
     return anchors
 

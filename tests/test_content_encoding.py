@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.content_encoding import read_body
 from gateway.errors import ApiError
+from gateway.http.content_encoding import read_body
 
 BODY = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
 LIMIT = 4096

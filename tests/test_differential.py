@@ -8,7 +8,7 @@ keys), and raw edge bodies (not JSON, not an object, nested too deeply,
 repeated keys, numbers beyond float64, bytes that are not UTF-8, exotic
 number spellings). Each body is judged by the validator and by
 `tests/oracle.py`; the verdicts must agree on every case, and every refusal
-must be explained by `gateway.explain` rather than by the msgspec-message
+must be explained by `gateway.validation.explain` rather than by the msgspec-message
 fallback. One documented allowance: bytes that are not UTF-8 make the oracle
 refuse, but the gateway may accept them inside fields it only forwards (it
 does not look there), never inside a value it validates.
@@ -31,7 +31,7 @@ import msgspec
 import pytest
 from oracle import Oracle, Verdict, build_oracles  # tests/ is on sys.path, as for mypy
 
-from gateway.explain import Problem
+from gateway.validation.explain import Problem
 from generated.validators import chat_completions, completions, embeddings
 from generator import ir
 from generator.matrix import Constraints, CrossFieldRule, Endpoint, ValueCheck
@@ -782,7 +782,7 @@ class Case:
 
 @dataclass(frozen=True)
 class Outcome:
-    """Both verdicts on one case, and what `gateway.explain` says of its document."""
+    """Both verdicts on one case, and what `gateway.validation.explain` says of its document."""
 
     case: Case
     ours: Problem | None  # the validator's refusal, None when it accepts

@@ -109,7 +109,7 @@ def test_frozen_redis_is_a_503_within_the_bound_logged_once_then_counted(
     assert represented <= 20, warnings
     assert len(warnings) < 20 - 5, warnings  # most refusals were counted, not written
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
-    assert re.match(rf"{stamp} WARNING gateway\.ratelimit: rate limiter", warnings[0])
+    assert re.match(rf"{stamp} WARNING gateway\.limits\.ratelimit: rate limiter", warnings[0])
 
 
 def _counted_repeats(line: str) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.errors import RequestValidationError
-from gateway.wording import PARSE_ERROR
+from gateway.validation.wording import PARSE_ERROR
 from generated.validators import BY_ENDPOINT
 
 DOCS = "https://gateway.example/docs/compatibility"

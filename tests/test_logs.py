@@ -21,7 +21,7 @@ class Clock:
 
 
 def record(message: str, *args: object, level: int = logging.WARNING) -> logging.LogRecord:
-    return logging.LogRecord("gateway.ratelimit", level, __file__, 1, message, args, None)
+    return logging.LogRecord("gateway.limits.ratelimit", level, __file__, 1, message, args, None)
 
 
 def test_repeats_within_the_window_are_dropped_and_counted_on_the_next_one_after() -> None:

@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.errors import ApiError
-from gateway.ratelimit import (
+from gateway.limits.ratelimit import (
     Decision,
     MemoryRateLimiter,
     RateLimiter,

@@ -22,8 +22,8 @@ from openai.types import Completion, CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from starlette.exceptions import StarletteDeprecationWarning
 
-from gateway.reference_engine import create_app
-from gateway.reference_engine.engine import RECEIVED_KEPT
+from reference_engine import create_app
+from reference_engine.engine import RECEIVED_KEPT
 
 with warnings.catch_warnings(action="ignore", category=StarletteDeprecationWarning):
     # starlette 1.10 warns on import when only httpx (not httpx2) is installed, and
@@ -568,7 +568,7 @@ def engine_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("reference_engine") / "engine.log"
     command = [
-        *(sys.executable, "-m", "gateway.reference_engine"),
+        *(sys.executable, "-m", "reference_engine"),
         *("--host", "127.0.0.1", "--port", str(port), "--models", ",".join(SERVED)),
         *("--stream-delay", str(E2E_STREAM_DELAY_S), "--slow", "5"),
     ]

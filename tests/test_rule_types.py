@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.rules import FallBack, RejectContentParts, RejectFields
+from gateway.validation.rules import FallBack, RejectContentParts, RejectFields
 from generated import routes
 from generator.emit_routes import rule_sets
 from generator.errors import GeneratorError

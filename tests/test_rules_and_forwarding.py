@@ -10,8 +10,8 @@ import pytest
 
 from gateway.catalog import Model
 from gateway.errors import ApiError
-from gateway.handlers import forward_body
-from gateway.rules import apply_rules
+from gateway.http.handlers import forward_body
+from gateway.validation.rules import apply_rules
 from generated.routes import RULES_CHAT_COMPLETIONS
 from generated.validators import chat_completions
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from msgspec import UNSET, Struct, UnsetType
 
-from gateway import schema as s
 from gateway.errors import RequestValidationError
-from gateway.validation import Validator
+from gateway.validation import schema as s
+from gateway.validation.validator import Validator
 
 _ARRAYS = s.OneOf((s.Array(s.Scalar("string")), s.Array(s.Scalar("integer"))))
 

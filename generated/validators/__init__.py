@@ -3,7 +3,7 @@
 
 from typing import Any
 
-from gateway.validation import Validator
+from gateway.validation.validator import Validator
 from generated.validators import chat_completions, completions, embeddings
 
 BY_ENDPOINT: dict[str, Validator[Any]] = {

@@ -2,7 +2,7 @@
 """Request validator for POST /v1/chat/completions (matrix key `chat.completions`).
 
 Fast path: the msgspec Structs below decode and validate in one pass. Error
-path: the schema table below is walked by gateway.explain to word the first
+path: the schema table below is walked by gateway.validation.explain to word the first
 problem as api.openai.com does. Each field names its SDK declaration.
 """
 
@@ -10,9 +10,9 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from gateway import schema as s
-from gateway.checks import Bound, Check, CrossField
-from gateway.validation import Validator
+from gateway.validation import schema as s
+from gateway.validation.checks import Bound, Check, CrossField
+from gateway.validation.validator import Validator
 
 __all__ = ["CHECKS", "SCHEMA", "ChatCompletionCreateParams", "validator"]
 

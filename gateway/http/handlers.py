@@ -1,0 +1,381 @@
+"""The request handlers that the generated routes call.
+
+One request: authenticate, count it against the key's limits, validate the
+body with the endpoint's generated validator, resolve the model, apply the
+matrix's rules, forward to the engine, rewrite the answer. Every failure on
+the way is an ApiError, answered in OpenAI's envelope by the app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import msgspec
+from msgspec import UNSET
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from gateway.anchors import endpoint_anchor
+from gateway.catalog import IndexedCatalog, Model
+from gateway.config import ROOT
+from gateway.errors import ApiError
+from gateway.http import responses
+from gateway.http.auth import KeyRecord, KeyStore
+from gateway.http.content_encoding import read_body
+from gateway.http.drain import DRAIN, Drain, shutting_down
+from gateway.limits.bodies import BodyBudget, body_too_slow
+from gateway.limits.ratelimit import RateLimiter, rate_limit_error
+from gateway.upstream import serving
+from gateway.upstream.client import Upstream, garbage_error, sse_data_lines, transport_error
+from gateway.upstream.health import HealthMonitor
+from gateway.validation.rules import Applied, Rule, apply_rules
+from gateway.validation.validator import Validator
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+_split_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_decode = msgspec.json.Decoder()
+_encode = msgspec.json.Encoder().encode
+_DONE = b"data: [DONE]\n\n"
+_GENERATED = ROOT / "generated"
+
+
+class JSONBytes(Response):
+    media_type = "application/json"
+
+
+class AnyMethod:
+    """A handler that Starlette's `Route` serves for every HTTP method.
+
+    `Route` without `methods` serves a plain function for GET and HEAD only, so
+    POST /v1/batches would answer 404 Invalid URL; an ASGI app gets every method.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handler(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+
+class Gateway:
+    """The shared state of the handlers: catalog, keys, limits, engines."""
+
+    def __init__(
+        self,
+        catalog: IndexedCatalog,
+        keys: KeyStore,
+        limiter: RateLimiter,
+        upstream: Upstream,
+        health: HealthMonitor,
+        max_body_bytes: int,
+        docs_url: str,
+        bodies: BodyBudget | None = None,
+        body_timeout_s: float = 30.0,
+        drain: Drain = DRAIN,
+    ) -> None:
+        self.catalog = catalog
+        self.keys = keys
+        self.limiter = limiter
+        self.upstream = upstream
+        self.health = health
+        self.max_body_bytes = max_body_bytes
+        self.docs_url = docs_url
+        self.bodies = bodies or BodyBudget(4 * max_body_bytes)
+        self.body_timeout_s = body_timeout_s
+        self.drain = drain
+
+    async def admit(self, request: Request, tokens: int) -> tuple[KeyRecord, dict[str, str]]:
+        """Authenticate and count one request; the rate-limit headers for its answer."""
+        key = self.keys.authenticate(request.headers.get("authorization"))
+        return key, await self.count(key, tokens)
+
+    async def count(self, key: KeyRecord, tokens: int) -> dict[str, str]:
+        """Count one request against the key's limits; the rate-limit headers for its answer."""
+        decision = await self.limiter.acquire(key.id, key.rpm, key.tpm, tokens)
+        if not decision.allowed:
+            raise rate_limit_error(decision, key.id, key.rpm, key.tpm)
+        return decision.headers
+
+    async def body(self, request: Request) -> bytes:
+        """The request body, refused with a 413 past `max_body_bytes` without reading it all.
+
+        A compressed body is decoded (gateway.http.content_encoding): the limit
+        is on its decoded size. A 408 when it does not arrive within
+        `body_timeout_s`, a 503 when the process already holds its budget of
+        bodies (see gateway.limits.bodies).
+        """
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise self._too_large(int(declared))
+        self.bodies.reserve(request.scope, int(declared) if declared.isdigit() else 0)
+        encoding = request.headers.get("content-encoding")
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await read_body(
+                    self._budgeted(request), encoding, self.max_body_bytes, self._too_large
+                )
+        except TimeoutError:
+            raise body_too_slow(self.body_timeout_s) from None
+        self.bodies.reserve(request.scope, len(body))  # decoded, it may hold more
+        return body
+
+    async def _budgeted(self, request: Request) -> AsyncIterator[bytes]:
+        """The body's chunks as they arrive, each counted against the process's budget."""
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            self.bodies.reserve(request.scope, received)
+            yield chunk
+
+    def _too_large(self, size: int) -> ApiError:
+        return ApiError(
+            413,
+            f"Request body too large: {size} bytes or more, but at most "
+            f"{self.max_body_bytes} bytes are accepted.",
+        )
+
+    def model(self, model_id: str) -> Model:
+        """The catalog's model, or 404 `model_not_found` (gateway.upstream.serving)."""
+        model = self.catalog.model(model_id)
+        if model is None:
+            raise serving.not_found(model_id)
+        return model
+
+    def require_serving(self, model: Model) -> None:
+        """A 503 for a catalog model whose engine failed its last health check."""
+        if not serving.is_serving(model, self.health.serving):
+            raise serving.not_serving(model, self.health.interval_s)
+
+    def proxy(
+        self,
+        validator: Validator[Any],
+        upstream_path: str,
+        rules: tuple[Rule, ...],
+        categories: tuple[str, ...],
+    ) -> Handler:
+        """The handler of a validated, forwarded endpoint (chat, completions, embeddings).
+
+        `categories` are the model categories the matrix maps to this endpoint.
+        """
+        endpoint = f"POST /v1{upstream_path}"
+
+        async def handle(request: Request) -> Response:
+            key = self.keys.authenticate(request.headers.get("authorization"))
+            body = await self.body(request)
+            headers = await self.count(key, estimate_tokens(body))
+            with errors_carry(headers):
+                typed = validator.validate(body)
+                model = self.model(typed.model)
+                _require_category(model, categories, endpoint)
+                applied = apply_rules(typed, model, rules)
+                self.require_serving(model)  # after every 400: those do not depend on the engine
+                forwarded = forward_body(body, model.upstream_model, applied)
+                del body  # not held while the engine answers: the forwarded copy replaces it
+                url = f"{self.catalog.base_urls[model.id]}{upstream_path}"
+                answer_headers = {**headers, **applied.headers}
+                if getattr(typed, "stream", None) is True:
+                    return await self._stream(url, forwarded, model, answer_headers)
+                async with self.drain.bounded():
+                    reply = await self.upstream.post_json(url, forwarded, model.id)
+                payload = _rewritten(validator.endpoint, reply.payload, model, typed)
+                return JSONBytes(_encode(payload), reply.status, headers=answer_headers)
+
+        return handle
+
+    async def _stream(
+        self, url: str, body: bytes, model: Model, headers: dict[str, str]
+    ) -> Response:
+        async with self.drain.bounded():
+            upstream = await self.upstream.open_stream(url, body, model.id)
+        return StreamingResponse(
+            relay(upstream, model, self.docs_url, self.drain),
+            media_type="text/event-stream",
+            headers={**headers, "Cache-Control": "no-cache"},
+        )
+
+    def models(self) -> Handler:
+        """GET /v1/models: OpenAI's Model shape plus `category`, serving models only.
+
+        On a path with a `{model}` parameter, that one model (`models.retrieve`).
+        """
+
+        async def handle(request: Request) -> Response:
+            _, headers = await self.admit(request, 0)
+            engines = self.health.serving
+            model_id = request.path_params.get("model")
+            if model_id is not None:
+                with errors_carry(headers):
+                    model = self.model(model_id)
+                    self.require_serving(model)
+                    return JSONBytes(_encode(_model_object(model)), headers=headers)
+            data = [
+                _model_object(m)
+                for m in sorted(self.catalog.models.values(), key=lambda m: m.id)
+                if serving.is_serving(m, engines)
+            ]
+            return JSONBytes(_encode({"object": "list", "data": data}), headers=headers)
+
+        return handle
+
+    def unsupported(self, key: str, note: str) -> AnyMethod:
+        """An endpoint the matrix marks unsupported: the page's note says what to use.
+
+        Answered for every method (POST /v1/batches as well as GET /v1/files), with
+        the rate-limit headers of any authenticated answer.
+        """
+
+        async def handle(request: Request) -> Response:
+            _, headers = await self.admit(request, 0)
+            raise ApiError(
+                404,
+                f"{request.method} {request.url.path} is not supported by this gateway. {note}",
+                anchor=endpoint_anchor(key),
+                headers=headers,
+            )
+
+        return AnyMethod(handle)
+
+    def trailing_slash(self) -> AnyMethod:
+        """A served path with a trailing slash: api.openai.com's Invalid URL, after authentication.
+
+        Not Starlette's redirect: a 307 would be answered to anyone, before the
+        key is checked, and clients do not follow it with the body anyway.
+        """
+
+        async def handle(request: Request) -> Response:
+            _, headers = await self.admit(request, 0)
+            raise ApiError(
+                404,
+                f"Invalid URL ({request.method} {request.url.path})",
+                anchor="endpoints",
+                headers=headers,
+            )
+
+        return AnyMethod(handle)
+
+    def document(self, name: str, media_type: str) -> Handler:
+        """A generated document (the compatibility page), served as committed."""
+        path = _GENERATED / name
+
+        async def handle(request: Request) -> Response:
+            if not path.exists():
+                raise ApiError(404, f"Invalid URL ({request.method} {request.url.path})")
+            return FileResponse(path, media_type=media_type)
+
+        return handle
+
+
+@contextlib.contextmanager
+def errors_carry(headers: dict[str, str]) -> Iterator[None]:
+    """Errors raised inside carry `headers` too (every counted answer has the rate-limit ones)."""
+    try:
+        yield
+    except ApiError as error:
+        error.headers = {**headers, **error.headers}
+        raise
+
+
+def _rewritten(endpoint: str, payload: dict[str, Any], model: Model, typed: Any) -> Any:
+    """The engine's answer as the client gets it (see gateway.http.responses)."""
+    if endpoint == "embeddings":
+        encoding = typed.encoding_format if typed.encoding_format is not UNSET else "float"
+        return responses.embeddings(payload, encoding)
+    return responses.completion(payload, model)
+
+
+def _model_object(model: Model) -> dict[str, Any]:
+    """OpenAI's Model shape, plus the `category` that says which endpoint serves it."""
+    return {
+        "id": model.id,
+        "object": "model",
+        "created": model.created,
+        "owned_by": model.owned_by,
+        "category": model.category,
+    }
+
+
+def _require_category(model: Model, categories: tuple[str, ...], endpoint: str) -> None:
+    if model.category not in categories:
+        raise ApiError(
+            404,
+            f"Model '{model.id}' (category {model.category}) is not served on {endpoint}. "
+            "See model discovery for the category → endpoint mapping.",
+            param="model",
+            anchor="model-discovery",
+        )
+
+
+def estimate_tokens(body: bytes) -> int:
+    """Tokens charged against the key's TPM before the engine answers: ~4 bytes each."""
+    return len(body) // 4 + 1
+
+
+def forward_body(body: bytes, upstream_model: str, applied: Applied | None = None) -> bytes:
+    """The client's body with only `model` (and what the rules apply) replaced.
+
+    Splitting at the top level keeps every other value as raw JSON bytes, so
+    unknown and unvalidated fields reach the engine exactly as sent; a rule's
+    system messages go before the client's messages, which stay as sent.
+    """
+    fields = _split_top_level.decode(body)
+    fields["model"] = msgspec.Raw(_encode(upstream_model))
+    if applied is not None:
+        for rewrite in applied.rewrites:
+            fields[rewrite.field] = msgspec.Raw(_encode(rewrite.value))
+        if applied.system_messages and "messages" in fields:
+            fields["messages"] = _prepended(fields["messages"], applied.system_messages)
+    return _encode(fields)
+
+
+def _prepended(messages: msgspec.Raw, contents: list[str]) -> msgspec.Raw:
+    """`messages` (a validated, non-empty array, as raw bytes) after system messages."""
+    raw = bytes(messages).strip()
+    added = b",".join(_encode({"role": "system", "content": c}) for c in contents)
+    return msgspec.Raw(b"[" + added + b"," + raw[1:])
+
+
+async def relay(
+    upstream: aiohttp.ClientResponse, model: Model, docs: str, drain: Drain = DRAIN
+) -> AsyncIterator[bytes]:
+    """Relay an engine's event stream chunk by chunk, rewriting each chunk.
+
+    When the client goes away Starlette cancels this generator; closing the
+    engine's response in `finally` then stops the generation upstream too.
+    At the end of a shutdown's drain period `drain` fails the engine's
+    response, and the stream ends with an error event saying so.
+    """
+    drain.track_stream(upstream)
+    try:
+        async for data in sse_data_lines(upstream):
+            if data == b"[DONE]":
+                yield _DONE
+                return
+            yield b"data: " + _rewrite_chunk(data, model) + b"\n\n"
+    except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as failure:
+        # Headers are gone already: say it the way OpenAI's stream does, as an error event.
+        error = shutting_down() if drain.expired else _stream_error(failure, model)
+        yield b"data: " + _encode(error.envelope(docs)) + b"\n\n"
+    finally:
+        drain.forget_stream(upstream)
+        upstream.close()
+
+
+def _stream_error(failure: Exception, model: Model) -> ApiError:
+    """An engine that stalls mid-stream timed out; anything else is an invalid response."""
+    if isinstance(failure, TimeoutError):
+        return transport_error(failure, model.id)
+    return garbage_error(model.id)
+
+
+def _rewrite_chunk(data: bytes, model: Model) -> bytes:
+    chunk = _decode.decode(data)
+    if isinstance(chunk, dict) and "error" not in chunk:
+        chunk = responses.completion(chunk, model)
+    return _encode(chunk)

@@ -1,6 +1,0 @@
-"""Run: python -m gateway.reference_engine --host 127.0.0.1 --port 8001 --models a,b"""
-
-from gateway.reference_engine.cli import main
-
-if __name__ == "__main__":
-    main()

@@ -150,7 +150,7 @@ def test_non_json_body_is_400_in_openai_error_envelope(client: TestClient) -> No
     "body",
     [
         b'{"model": "m", "messages": [{"role": "user", "content": "hi", "x": "\xff"}]}',
-        b'{"model": "m", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"model": "m", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     ],
     ids=["not-utf8", "nested-deep"],
 )

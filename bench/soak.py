@@ -18,8 +18,9 @@ clients then send, for `--seconds`, a mix of requests to both replicas:
 Meanwhile: at 25% of the run Redis is paused (SIGSTOP) for PAUSE_S, then
 resumed; at 55% the engine is killed (SIGKILL) and restarted on its port
 after DOWN_S. Printed: answers by status, 5xx by cause (engine faults:
-the gateway says "The engine serving model..."; the limiter's 503 while
-Redis was paused, plus its bound; anything else, which must be 0), streams
+the gateway says "The engine serving model..." or "... is not serving right
+now"; the limiter's 503 while Redis was paused, plus its bound; anything
+else, which must be 0), streams
 ended by an error event, requests of the limited key admitted vs what its
 token bucket allows over the run, and each replica's RSS and open file
 descriptors before (after a warm-up) and after.
@@ -221,7 +222,9 @@ def classify(tally: Tally, status: int, text: str, sent: float, paused: Window) 
     tally.statuses[status] += 1
     if status < 500:
         return
-    if "The engine serving model" in text:
+    # An engine fault: the failed call itself, or the health monitor having marked the
+    # engine down since (gateway.upstream.serving), until its next check passes.
+    if "The engine serving model" in text or "is not serving right now" in text:
         tally.engine_5xx += 1
     elif "Rate limiter unavailable" in text and paused.covers(sent, time.monotonic()):
         tally.paused_503 += 1

@@ -16,15 +16,15 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from soak import wait_http  # bench/ is the script's directory, on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "sk-local-dev-0000000000000000000000000000"
-READY_S = 30.0
 
 
 def free_port() -> int:
@@ -55,19 +55,6 @@ def post(url: str, size: int) -> str:
         return type(error).__name__
 
 
-def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + READY_S
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"the gateway did not answer within {READY_S} s")
-
-
 def main() -> int:
     gateway_port, engine_port = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="body-memory-") as directory:
@@ -93,7 +80,7 @@ def main() -> int:
         )
         try:
             base = f"http://127.0.0.1:{gateway_port}"
-            wait_ready(f"{base}/v1/models")
+            wait_http(f"{base}/v1/models")
             url = f"{base}/v1/chat/completions"
             post(url, 1000)
             before = memory_mib(gateway.pid, "VmRSS")

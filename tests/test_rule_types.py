@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_generator import write_matrix  # tests/ is on sys.path, as for mypy
 
 from gateway.validation.rules import FallBack, RejectContentParts, RejectFields
 from generated import routes
@@ -20,14 +21,6 @@ def test_generated_routes_hold_the_very_rules_the_matrix_declares() -> None:
         assert getattr(routes, rule_set.constant) == rule_set.rules
     kinds = [type(r) for r in matrix.rules]
     assert kinds == [RejectFields, FallBack, RejectContentParts]
-
-
-def write_matrix(tmp_path: Path, old: str, new: str) -> Path:
-    text = MATRIX.read_text(encoding="utf-8")
-    assert old in text
-    path = tmp_path / "support_matrix.yaml"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return path
 
 
 @pytest.mark.parametrize(

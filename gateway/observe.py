@@ -22,10 +22,11 @@ from gateway.errors import ApiError
 
 log = logging.getLogger(__name__)
 
-# How a stream ended: the engine's [DONE]; the engine failing or stalling (an error
-# event was sent); the shutdown's drain period running out; the client leaving; the
-# engine closing the stream without [DONE].
-StreamEnd = Literal["done", "engine_error", "drain", "client_gone", "truncated"]
+# How a stream ended: the engine's [DONE]; the engine failing or stalling, or sending
+# an error event of its own (the client got an error event); the shutdown's drain
+# period running out; the client leaving; the engine closing the stream without
+# [DONE]; a bug in the gateway (logged by gateway.http.crash).
+StreamEnd = Literal["done", "engine_error", "drain", "client_gone", "truncated", "crashed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,7 @@ class RequestOutcome:
 class Observer(Protocol):
     """Called once per answered request; must not block (it runs on the event loop)."""
 
-    def __call__(self, outcome: RequestOutcome) -> None: ...
+    def __call__(self, outcome: RequestOutcome, /) -> None: ...
 
 
 class Observers:

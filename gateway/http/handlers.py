@@ -42,6 +42,7 @@ from gateway.upstream.client import (
     Reply,
     Upstream,
     garbage_error,
+    passthrough_error,
     sse_data_lines,
     transport_error,
 )
@@ -460,23 +461,30 @@ async def relay(
     """
     drain.track_stream(upstream)
     end: StreamEnd = "client_gone"  # unless the loop below gets further
-    error: ApiError | None = None
+    error: ApiError | None = None  # what the stream's error event said, if it had one
     try:
         async for data in sse_data_lines(upstream):
             if trace is not None:
                 trace.first_chunk()
             if data == b"[DONE]":
-                end = "done"
+                end = "engine_error" if error is not None else "done"
                 yield _DONE
                 return
-            yield b"data: " + _rewrite_chunk(data, model, trace) + b"\n\n"
-        end = "truncated"
+            chunk = _decode.decode(data)
+            if isinstance(chunk, dict) and "error" in chunk:  # the engine's own error event
+                error = passthrough_error(500, chunk, model.id)
+                log.warning("engine of model %s sent an error event: %s", model.id, data)
+            yield b"data: " + _encode(_rewritten_chunk(chunk, model, trace)) + b"\n\n"
+        end = "engine_error" if error is not None else "truncated"
     except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as failure:
         # Headers are gone already: say it the way OpenAI's stream does, as an error event.
         end = "drain" if drain.expired else "engine_error"
         error = shutting_down() if drain.expired else _stream_error(failure, model)
         log.warning("stream of model %s ended (%s): %r", model.id, end, failure)
         yield b"data: " + _encode(error.envelope(docs)) + b"\n\n"
+    except Exception:
+        end = "crashed"  # logged by gateway.http.crash
+        raise
     finally:
         drain.forget_stream(upstream)
         upstream.close()
@@ -491,11 +499,10 @@ def _stream_error(failure: Exception, model: Model) -> ApiError:
     return garbage_error(model.id)
 
 
-def _rewrite_chunk(data: bytes, model: Model, trace: Trace | None) -> bytes:
-    chunk = _decode.decode(data)
+def _rewritten_chunk(chunk: Any, model: Model, trace: Trace | None) -> Any:
     if isinstance(chunk, dict) and "error" not in chunk:
         usage = usage_of(chunk)  # the last chunk has it when include_usage asked for it
         if usage is not None and trace is not None:
             trace.usage = usage
-        chunk = responses.completion(chunk, model)
-    return _encode(chunk)
+        return responses.completion(chunk, model)
+    return chunk

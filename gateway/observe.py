@@ -54,7 +54,7 @@ class RequestOutcome:
     key_id: str | None  # None before authentication succeeded
     model: str | None  # the catalog model id, once resolved
     status: int  # the HTTP status the client got (200 for a stream that started)
-    stream: bool
+    stream: bool  # a valid request that asked for a stream
     usage: Usage | None
     latency_s: float  # from the request's arrival to its answer (a stream's end)
     first_chunk_s: float | None  # streams: to the first chunk sent to the client

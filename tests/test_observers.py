@@ -175,6 +175,8 @@ def test_engine_5xx_reports_the_502_server_error(observed_gateway: Any, http: ht
         "fail-500",
         "server_error",
     )
+    # ... and the operator's log says which engine failed, once.
+    assert observed_gateway.server.log.read_text().count("model fail-500 answered HTTP 500") == 1
 
 
 def stream_lines(http: httpx.Client, body: JSON, keep: int | None = None) -> list[str]:
@@ -217,6 +219,8 @@ def test_stream_the_engine_cuts_reports_the_error_event_it_ended_with(
     assert json.loads(lines[-1])["error"]["type"] == "server_error"
     assert (outcome["status"], outcome["stream_end"]) == (200, "engine_error")
     assert outcome["error"]["type"] == "server_error"
+    log = observed_gateway.server.log.read_text()
+    assert log.count("stream of model fail-disconnect ended (engine_error)") == 1
 
 
 def test_stream_the_client_leaves_reports_client_gone_once(

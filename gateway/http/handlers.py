@@ -260,6 +260,7 @@ class Gateway:
         headers = await self.count(key, estimate_tokens(body))
         with errors_carry(headers):
             typed = route.validator.validate(body)
+            trace.stream = getattr(typed, "stream", None) is True
             model = self.resolve(typed.model, route)
             trace.model = model.id
             applied = apply_rules(typed, model, route.rules)
@@ -268,8 +269,7 @@ class Gateway:
             del body  # not held while the engine answers: the forwarded copy replaces it
             url = f"{self.catalog.base_urls[model.id]}{route.upstream_path}"
             answer_headers = {**headers, **applied.headers}
-            if getattr(typed, "stream", None) is True:
-                trace.stream = True
+            if trace.stream:
                 return await self._stream(url, forwarded, model, answer_headers, trace)
             reply = await self.forward(url, forwarded, model)
             trace.usage = usage_of(reply.payload)

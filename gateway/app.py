@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,12 @@ from gateway.config import Config, config_path, load_config
 from gateway.errors import ApiError
 from gateway.http.auth import KeyStore
 from gateway.http.cors import Cors
+from gateway.http.crash import CrashGuard, crash_error
 from gateway.http.handlers import Gateway
 from gateway.http.public_origin import PublicOrigin
 from gateway.limits.bodies import BodyBudget, ReleaseBodies
 from gateway.limits.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from gateway.observe import Observer, Observers
 from gateway.upstream.client import Upstream
 from gateway.upstream.health import HealthMonitor
 from generated.routes import build_routes
@@ -34,7 +36,7 @@ from generated.routes import build_routes
 log = logging.getLogger("gateway")
 
 
-def create_app(path: Path | None = None) -> Starlette:
+def create_app(path: Path | None = None, observers: Iterable[Observer] = ()) -> Starlette:
     path = path or config_path()
     config = load_config(path)
     base = path.parent
@@ -44,7 +46,7 @@ def create_app(path: Path | None = None) -> Starlette:
         config.limits.requests_per_minute,
         config.limits.tokens_per_minute,
     )
-    return build_app(config, catalog, keys)
+    return build_app(config, catalog, keys, observers)
 
 
 def _limiter(config: Config) -> RateLimiter:
@@ -53,7 +55,13 @@ def _limiter(config: Config) -> RateLimiter:
     return MemoryRateLimiter()
 
 
-def build_app(config: Config, catalog: IndexedCatalog, keys: KeyStore) -> Starlette:
+def build_app(
+    config: Config,
+    catalog: IndexedCatalog,
+    keys: KeyStore,
+    observers: Iterable[Observer] = (),
+) -> Starlette:
+    """The app; `observers` get each forwarded request's outcome (gateway.observe)."""
     upstream = Upstream(config.timeouts.connect_s, config.timeouts.upstream_s)
     engines = {name: e.base_url.rstrip("/") for name, e in catalog.catalog.engines.items()}
     health = HealthMonitor(upstream, engines, config.timeouts.health_interval_s)
@@ -68,6 +76,7 @@ def build_app(config: Config, catalog: IndexedCatalog, keys: KeyStore) -> Starle
         config.docs_url,
         bodies,
         config.timeouts.body_read_s,
+        observers=Observers(observers),
     )
 
     @contextlib.asynccontextmanager
@@ -99,11 +108,12 @@ def build_app(config: Config, catalog: IndexedCatalog, keys: KeyStore) -> Starle
 
 def _middleware(config: Config, bodies: BodyBudget) -> list[Middleware]:
     """Outermost first: the public origin, then CORS (none by default: the API is for
-    server-to-server calls), then the release of each request's body reservation."""
+    server-to-server calls), then the release of each request's body reservation,
+    then the crash guard (gateway.http.crash), so a crash's 500 gets CORS headers too."""
     stack = [Middleware(PublicOrigin, config.base_url)]
     if config.cors_allow_origins:
         stack.append(Middleware(Cors, config.cors_allow_origins, config.docs_url))
-    return [*stack, Middleware(ReleaseBodies, bodies)]
+    return [*stack, Middleware(ReleaseBodies, bodies), Middleware(CrashGuard, config.docs_url)]
 
 
 def error_response(error: ApiError, config: Config, request: Request) -> Response:
@@ -118,26 +128,34 @@ def _api_error_handler(config: Config) -> Any:
     return handle
 
 
+# The router's misses: no route for the path (404) or not for this method (405).
+# api.openai.com answers both as 404 Invalid URL (a GET on POST /v1/embeddings too).
+_ROUTING_MISSES = (404, 405)
+
+
 def _http_error_handler(config: Config) -> Any:
-    """Unknown paths and wrong methods answer like api.openai.com: 404 Invalid URL."""
+    """Routing misses answer like api.openai.com: 404 Invalid URL, with the router's
+    headers kept (a 405's `Allow` says which method the path serves). Any other
+    HTTPException keeps its status, headers and detail, in OpenAI's envelope."""
 
     async def handle(request: Request, error: Exception) -> Response:
-        message = f"Invalid URL ({request.method} {request.url.path})"
-        return error_response(ApiError(404, message, anchor="endpoints"), config, request)
+        assert isinstance(error, HTTPException)
+        headers = dict(error.headers or {})
+        if error.status_code in _ROUTING_MISSES:
+            message = f"Invalid URL ({request.method} {request.url.path})"
+            answer = ApiError(404, message, anchor="endpoints", headers=headers)
+        else:
+            answer = ApiError(error.status_code, error.detail, headers=headers)
+        return error_response(answer, config, request)
 
     return handle
 
 
 def _crash_handler(config: Config) -> Any:
-    """A bug becomes a 500 in the envelope; the traceback goes to the log only."""
+    """A crash outside gateway.http.crash's guard (in an outer middleware): a 500 in
+    the envelope; Starlette re-raises it for the server to log."""
 
     async def handle(request: Request, error: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-        crash = ApiError(
-            500,
-            "The server had an error while processing your request. Sorry about that!",
-            type="server_error",
-        )
-        return error_response(crash, config, request)
+        return error_response(crash_error(), config, request)
 
     return handle

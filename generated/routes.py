@@ -2,7 +2,7 @@
 """The gateway's Starlette routes, one group per endpoint of spec/support_matrix.yaml.
 
 Thin on purpose: each route binds an endpoint's generated validator and the
-matrix's rules to a hand-written handler of gateway.handlers.
+matrix's rules to a hand-written handler of gateway.http.handlers.
 """
 
 from starlette.routing import BaseRoute, Route
@@ -120,6 +120,7 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
                 "/chat/completions",
                 RULES_CHAT_COMPLETIONS,
                 categories=("text", "code", "reasoning", "multimodal"),
+                response="completion",
             ),
             methods=["POST"],
         ),
@@ -131,6 +132,7 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
                 "/completions",
                 RULES_COMPLETIONS,
                 categories=("text", "code"),
+                response="completion",
             ),
             methods=["POST"],
         ),
@@ -145,6 +147,7 @@ def build_routes(gateway: Gateway) -> list[BaseRoute]:
                 "/embeddings",
                 RULES_EMBEDDINGS,
                 categories=("embeddings",),
+                response="embeddings",
             ),
             methods=["POST"],
         ),

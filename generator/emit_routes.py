@@ -23,6 +23,7 @@ class RouteGroup:
     upstream_path: str
     rules_constant: str
     categories: tuple[str, ...]  # model categories the matrix maps to this endpoint
+    response: str | None  # the rewrite of a forwarded endpoint's answers
     # Paths an unsupported endpoint shares with a served one (GET /v1/chat/completions,
     # the stored completions, beside POST): answered for its own method only there.
     shared_paths: tuple[str, ...] = ()
@@ -62,6 +63,7 @@ def route_groups(matrix: Matrix) -> tuple[RouteGroup, ...]:
             upstream_path=e.paths[0].removeprefix("/v1"),
             rules_constant=rules_constant(e.key),
             categories=matrix.categories_served_on(e.key),
+            response=e.response,
             shared_paths=() if e.supported else tuple(p for p in e.paths if p in served),
         )
         for e in matrix.endpoints

@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from gateway.http.responses import ResponseKind
 from gateway.validation.rules import Rule
 from generator.errors import GeneratorError
 from generator.yaml_lines import Location, load_with_lines, nearest_line
@@ -138,6 +139,7 @@ class Endpoint(_Strict):
     notes: str
     request: RequestSource | None = None
     handler: Literal["models"] | None = None  # a run-time handler other than forwarding
+    response: ResponseKind | None = None  # how a forwarded endpoint's answers are rewritten
     validated: dict[str, Constraints] = {}
     cross_field: tuple[CrossFieldRule, ...] = ()
     value_checks: tuple[ValueCheck, ...] = ()
@@ -147,6 +149,22 @@ class Endpoint(_Strict):
     @property
     def title(self) -> str:
         return self.label or f"{self.method} {', '.join(self.paths)}"
+
+    @property
+    def forwarded(self) -> bool:
+        """Served by forwarding to an engine (not a run-time handler of its own)."""
+        return self.supported and self.handler is None
+
+    @model_validator(mode="after")
+    def _response_iff_forwarded(self) -> Endpoint:
+        if self.forwarded and self.response is None:
+            raise ValueError(
+                f"endpoint {self.key} is forwarded: say how its answers are rewritten "
+                "with `response: completion` or `response: embeddings`"
+            )
+        if not self.forwarded and self.response is not None:
+            raise ValueError(f"endpoint {self.key} is not forwarded: remove `response`")
+        return self
 
 
 # The rules are the runtime's own classes (gateway/validation/rules.py), validated as the

@@ -371,6 +371,31 @@ def gateway_process(_gateway: Server) -> subprocess.Popen[bytes]:
     return _gateway.process
 
 
+@dataclass
+class ObservedGateway:
+    """tests/observed_gateway.py running: its Server and the file its observer writes."""
+
+    server: Server
+    record: Path
+
+
+@pytest.fixture(scope="module")
+def observed_gateway(
+    tmp_path_factory: pytest.TempPathFactory, gateway_config: Path
+) -> Iterator[ObservedGateway]:
+    """A gateway process on the test config whose observer appends each outcome as JSON."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    directory = tmp_path_factory.mktemp("observed")
+    record = directory / "outcomes.jsonl"
+    record.touch()
+    command = [sys.executable, "tests/observed_gateway.py", str(gateway_config), str(port)]
+    ready = lambda: answers_http(f"{url}/v1/models")  # noqa: E731 - a 401 means up
+    log = directory / "gateway.log"
+    with running("observed gateway", [*command, str(record)], url, log, ready) as server:
+        yield ObservedGateway(server, record)
+
+
 @pytest.fixture
 def gateway_client(gateway_url: str) -> Iterator[openai.OpenAI]:
     """The official client, changed only in base_url and api_key."""

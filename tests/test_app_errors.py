@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from starlette.applications import Starlette
-from starlette.exceptions import StarletteDeprecationWarning
+from starlette.exceptions import HTTPException, StarletteDeprecationWarning
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -40,6 +40,10 @@ async def crashing(request: Request) -> Response:
     raise RuntimeError(SECRET)
 
 
+async def conflicting(request: Request) -> Response:
+    raise HTTPException(409, "Already in progress.", headers={"retry-after": "7"})
+
+
 async def refusing(request: Request) -> Response:
     raise ApiError(
         429, "Slow down.", type="requests", code="rate_limit_exceeded", headers={"retry-after": "3"}
@@ -54,13 +58,14 @@ def app() -> Starlette:
     )
     built.add_route("/v1/crash", crashing, methods=["POST"])
     built.add_route("/v1/refuse", refusing, methods=["POST"])
+    built.add_route("/v1/conflict", conflicting, methods=["POST"])
     return built
 
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    # The crash is re-raised by ServerErrorMiddleware after the 500 is sent (for the
-    # server to log); the client must show the 500 the API user gets instead.
+    # Should a crash reach ServerErrorMiddleware it is re-raised after the 500 is sent
+    # (for the server to log); the client must show the 500 the API user gets instead.
     # An unauthenticated Host header: doc_url must come from public_base_url, not from it.
     with TestClient(app(), base_url="http://evil.example", raise_server_exceptions=False) as c:
         yield c
@@ -82,7 +87,9 @@ def test_route_that_crashes_answers_a_500_envelope_without_internals_and_logs_it
         }
     }
     assert SECRET not in response.text
-    logged = [r for r in caplog.records if r.name == "gateway" and r.levelno == logging.ERROR]
+    logged = [
+        r for r in caplog.records if r.name.startswith("gateway") and r.levelno >= logging.ERROR
+    ]
     assert len(logged) == 1 and SECRET in caplog.text  # the operator still sees what happened
 
 
@@ -120,3 +127,22 @@ def test_path_no_route_serves_is_openais_invalid_url_404(client: TestClient) -> 
     error = response.json()["error"]
     assert error["message"] == "Invalid URL (POST /v1/no-such-thing)"
     assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", None, None)
+
+
+def test_wrong_method_on_a_served_path_is_invalid_url_404_keeping_allow(
+    client: TestClient,
+) -> None:
+    # api.openai.com answers a method its path does not serve as it answers an unknown
+    # path; the router's Allow header stays, for whoever reads headers.
+    response = client.put("/v1/embeddings", headers={"Authorization": f"Bearer {KEY}"})
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "Invalid URL (PUT /v1/embeddings)"
+    assert response.headers["allow"] == "POST"
+
+
+def test_other_http_exception_keeps_its_status_headers_and_detail(client: TestClient) -> None:
+    response = client.post("/v1/conflict")
+    assert response.status_code == 409
+    assert response.headers["retry-after"] == "7"
+    error = response.json()["error"]
+    assert (error["message"], error["type"]) == ("Already in progress.", "invalid_request_error")

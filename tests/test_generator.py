@@ -144,6 +144,21 @@ def test_cross_field_rule_on_a_field_not_validated_stops_regen(tmp_path: Path) -
         load_inputs(path)
 
 
+def test_forwarded_endpoint_without_its_response_rewrite_stops_regen(tmp_path: Path) -> None:
+    path = write_matrix(tmp_path, "    response: embeddings\n", "")
+    with pytest.raises(GeneratorError, match=r"endpoint embeddings is forwarded: say how"):
+        load_inputs(path)
+
+
+def test_response_rewrite_outside_its_vocabulary_stops_regen_with_line(tmp_path: Path) -> None:
+    path = write_matrix(tmp_path, "    response: embeddings\n", "    response: embedding\n")
+    with pytest.raises(GeneratorError) as failure:
+        load_inputs(path)
+    message = str(failure.value)
+    assert f"{path}:{line_of(path, 'response: embedding')}:" in message
+    assert "'completion' or 'embeddings'" in message
+
+
 def test_check_order_without_a_stage_stops_regen(tmp_path: Path) -> None:
     path = write_matrix(tmp_path, "  - stage: values\n", "  - stage: schema\n")
     with pytest.raises(GeneratorError, match=r"check_order must name each of schema, cross_field"):

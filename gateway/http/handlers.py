@@ -1,16 +1,21 @@
 """The request handlers that the generated routes call.
 
-One request: authenticate, count it against the key's limits, validate the
-body with the endpoint's generated validator, resolve the model, apply the
-matrix's rules, forward to the engine, rewrite the answer. Every failure on
-the way is an ApiError, answered in OpenAI's envelope by the app.
+One forwarded request is a sequence of named stages (`Gateway._answer`):
+authenticate, read the body, admit it against the key's limits, validate it
+with the endpoint's generated validator, resolve the model, apply the
+matrix's rules, forward to the engine, rewrite the answer; then account: its
+outcome goes to the app's observers (gateway.observe), once, whether it was
+answered, refused or streamed. Every failure on the way is an ApiError,
+answered in OpenAI's envelope by the app.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -28,15 +33,27 @@ from gateway.http import responses
 from gateway.http.auth import KeyRecord, KeyStore
 from gateway.http.content_encoding import read_body
 from gateway.http.drain import DRAIN, Drain, shutting_down
+from gateway.http.responses import ResponseKind
 from gateway.limits.bodies import BodyBudget, body_too_slow
 from gateway.limits.ratelimit import RateLimiter, rate_limit_error
+from gateway.observe import Observers, StreamEnd, Trace, usage_of
 from gateway.upstream import serving
-from gateway.upstream.client import Upstream, garbage_error, sse_data_lines, transport_error
+from gateway.upstream.client import (
+    Reply,
+    Upstream,
+    garbage_error,
+    passthrough_error,
+    sse_data_lines,
+    transport_error,
+)
 from gateway.upstream.health import HealthMonitor
 from gateway.validation.rules import Applied, Rule, apply_rules
 from gateway.validation.validator import Validator
 
 Handler = Callable[[Request], Awaitable[Response]]
+Stages = Callable[[Request, "Trace"], Awaitable[Response]]
+
+log = logging.getLogger(__name__)
 
 _split_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _decode = msgspec.json.Decoder()
@@ -47,6 +64,46 @@ _GENERATED = ROOT / "generated"
 
 class JSONBytes(Response):
     media_type = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyRoute:
+    """What the matrix says about one forwarded endpoint, bound by the generated routes."""
+
+    validator: Validator[Any]
+    upstream_path: str
+    rules: tuple[Rule, ...]
+    categories: tuple[str, ...]  # the model categories this endpoint serves
+    response: ResponseKind
+
+    @property
+    def key(self) -> str:
+        return self.validator.endpoint
+
+    @property
+    def endpoint(self) -> str:
+        return f"POST /v1{self.upstream_path}"
+
+
+class ObservedStream(StreamingResponse):
+    """A streamed answer whose end, however it comes, is reported once to the observers.
+
+    The relay reports how it ended; if it never ran or was left suspended (the
+    client gone before or between chunks), closing it here runs its `finally`
+    now rather than whenever the generator is collected.
+    """
+
+    def __init__(self, chunks: AsyncGenerator[bytes], trace: Trace, **kwargs: Any) -> None:
+        super().__init__(chunks, **kwargs)
+        self._chunks = chunks
+        self._trace = trace
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._chunks.aclose()
+            self._trace.stream_ended("client_gone", None)  # a no-op if the relay reported
 
 
 class AnyMethod:
@@ -79,6 +136,7 @@ class Gateway:
         bodies: BodyBudget | None = None,
         body_timeout_s: float = 30.0,
         drain: Drain = DRAIN,
+        observers: Observers | None = None,
     ) -> None:
         self.catalog = catalog
         self.keys = keys
@@ -90,6 +148,7 @@ class Gateway:
         self.bodies = bodies or BodyBudget(4 * max_body_bytes)
         self.body_timeout_s = body_timeout_s
         self.drain = drain
+        self.observers = observers or Observers()
 
     async def admit(self, request: Request, tokens: int) -> tuple[KeyRecord, dict[str, str]]:
         """Authenticate and count one request; the rate-limit headers for its answer."""
@@ -159,43 +218,83 @@ class Gateway:
         upstream_path: str,
         rules: tuple[Rule, ...],
         categories: tuple[str, ...],
+        response: ResponseKind,
     ) -> Handler:
         """The handler of a validated, forwarded endpoint (chat, completions, embeddings).
 
-        `categories` are the model categories the matrix maps to this endpoint.
+        `categories` are the model categories the matrix maps to this endpoint,
+        `response` the rewrite its answers get (gateway.http.responses).
         """
-        endpoint = f"POST /v1{upstream_path}"
+        route = ProxyRoute(validator, upstream_path, rules, categories, response)
+        return self.observed(route.key, lambda request, trace: self._answer(request, route, trace))
+
+    def observed(self, endpoint: str, stages: Stages) -> Handler:
+        """`stages` as a handler whose outcome goes to the observers once, however it ends.
+
+        A refusal (ApiError) or a crash is reported as it propagates to the app's
+        handlers; a stream reports when it ends (ObservedStream); any other
+        answer as it is returned.
+        """
 
         async def handle(request: Request) -> Response:
-            key = self.keys.authenticate(request.headers.get("authorization"))
-            body = await self.body(request)
-            headers = await self.count(key, estimate_tokens(body))
-            with errors_carry(headers):
-                typed = validator.validate(body)
-                model = self.model(typed.model)
-                _require_category(model, categories, endpoint)
-                applied = apply_rules(typed, model, rules)
-                self.require_serving(model)  # after every 400: those do not depend on the engine
-                forwarded = forward_body(body, model.upstream_model, applied)
-                del body  # not held while the engine answers: the forwarded copy replaces it
-                url = f"{self.catalog.base_urls[model.id]}{upstream_path}"
-                answer_headers = {**headers, **applied.headers}
-                if getattr(typed, "stream", None) is True:
-                    return await self._stream(url, forwarded, model, answer_headers)
-                async with self.drain.bounded():
-                    reply = await self.upstream.post_json(url, forwarded, model.id)
-                payload = _rewritten(validator.endpoint, reply.payload, model, typed)
-                return JSONBytes(_encode(payload), reply.status, headers=answer_headers)
+            trace = Trace(endpoint, self.observers)
+            try:
+                answer = await stages(request, trace)
+            except ApiError as error:
+                trace.refused(error)
+                raise
+            except Exception:
+                trace.crashed()
+                raise
+            if not trace.stream:
+                trace.answered(answer.status_code)
+            return answer
 
         return handle
 
+    async def _answer(self, request: Request, route: ProxyRoute, trace: Trace) -> Response:
+        """The stages of a forwarded request, in order; each failure is an ApiError."""
+        key = self.keys.authenticate(request.headers.get("authorization"))
+        trace.key_id = key.id
+        body = await self.body(request)
+        headers = await self.count(key, estimate_tokens(body))
+        with errors_carry(headers):
+            typed = route.validator.validate(body)
+            trace.stream = getattr(typed, "stream", None) is True
+            model = self.resolve(typed.model, route)
+            trace.model = model.id
+            applied = apply_rules(typed, model, route.rules)
+            self.require_serving(model)  # after every 400: those do not depend on the engine
+            forwarded = forward_body(body, model.upstream_model, applied)
+            del body  # not held while the engine answers: the forwarded copy replaces it
+            url = f"{self.catalog.base_urls[model.id]}{route.upstream_path}"
+            answer_headers = {**headers, **applied.headers}
+            if trace.stream:
+                return await self._stream(url, forwarded, model, answer_headers, trace)
+            reply = await self.forward(url, forwarded, model)
+            trace.usage = usage_of(reply.payload)
+            payload = rewrite(route.response, reply.payload, model, typed)
+            return JSONBytes(_encode(payload), reply.status, headers=answer_headers)
+
+    def resolve(self, model_id: str, route: ProxyRoute) -> Model:
+        """The catalog model the request names, if this endpoint serves its category."""
+        model = self.model(model_id)
+        _require_category(model, route.categories, route.endpoint)
+        return model
+
+    async def forward(self, url: str, body: bytes, model: Model) -> Reply:
+        """The engine's JSON answer; counted as in flight for the shutdown's drain."""
+        async with self.drain.bounded():
+            return await self.upstream.post_json(url, body, model.id)
+
     async def _stream(
-        self, url: str, body: bytes, model: Model, headers: dict[str, str]
+        self, url: str, body: bytes, model: Model, headers: dict[str, str], trace: Trace
     ) -> Response:
         async with self.drain.bounded():
             upstream = await self.upstream.open_stream(url, body, model.id)
-        return StreamingResponse(
-            relay(upstream, model, self.docs_url, self.drain),
+        return ObservedStream(
+            relay(upstream, model, self.docs_url, self.drain, trace),
+            trace,
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache"},
         )
@@ -206,13 +305,15 @@ class Gateway:
         On a path with a `{model}` parameter, that one model (`models.retrieve`).
         """
 
-        async def handle(request: Request) -> Response:
-            _, headers = await self.admit(request, 0)
+        async def handle(request: Request, trace: Trace) -> Response:
+            key, headers = await self.admit(request, 0)
+            trace.key_id = key.id
             engines = self.health.serving
             model_id = request.path_params.get("model")
             if model_id is not None:
                 with errors_carry(headers):
                     model = self.model(model_id)
+                    trace.model = model.id
                     self.require_serving(model)
                     return JSONBytes(_encode(_model_object(model)), headers=headers)
             data = [
@@ -222,7 +323,7 @@ class Gateway:
             ]
             return JSONBytes(_encode({"object": "list", "data": data}), headers=headers)
 
-        return handle
+        return self.observed("models", handle)
 
     def unsupported(self, key: str, note: str) -> AnyMethod:
         """An endpoint the matrix marks unsupported: the page's note says what to use.
@@ -231,8 +332,9 @@ class Gateway:
         the rate-limit headers of any authenticated answer.
         """
 
-        async def handle(request: Request) -> Response:
-            _, headers = await self.admit(request, 0)
+        async def handle(request: Request, trace: Trace) -> Response:
+            record, headers = await self.admit(request, 0)
+            trace.key_id = record.id
             raise ApiError(
                 404,
                 f"{request.method} {request.url.path} is not supported by this gateway. {note}",
@@ -240,7 +342,7 @@ class Gateway:
                 headers=headers,
             )
 
-        return AnyMethod(handle)
+        return AnyMethod(self.observed(key, handle))
 
     def trailing_slash(self) -> AnyMethod:
         """A served path with a trailing slash: api.openai.com's Invalid URL, after authentication.
@@ -282,9 +384,9 @@ def errors_carry(headers: dict[str, str]) -> Iterator[None]:
         raise
 
 
-def _rewritten(endpoint: str, payload: dict[str, Any], model: Model, typed: Any) -> Any:
+def rewrite(kind: ResponseKind, payload: dict[str, Any], model: Model, typed: Any) -> Any:
     """The engine's answer as the client gets it (see gateway.http.responses)."""
-    if endpoint == "embeddings":
+    if kind == "embeddings":
         encoding = typed.encoding_format if typed.encoding_format is not UNSET else "float"
         return responses.embeddings(payload, encoding)
     return responses.completion(payload, model)
@@ -342,29 +444,52 @@ def _prepended(messages: msgspec.Raw, contents: list[str]) -> msgspec.Raw:
 
 
 async def relay(
-    upstream: aiohttp.ClientResponse, model: Model, docs: str, drain: Drain = DRAIN
-) -> AsyncIterator[bytes]:
+    upstream: aiohttp.ClientResponse,
+    model: Model,
+    docs: str,
+    drain: Drain = DRAIN,
+    trace: Trace | None = None,
+) -> AsyncGenerator[bytes]:
     """Relay an engine's event stream chunk by chunk, rewriting each chunk.
 
     When the client goes away Starlette cancels this generator; closing the
     engine's response in `finally` then stops the generation upstream too.
     At the end of a shutdown's drain period `drain` fails the engine's
-    response, and the stream ends with an error event saying so.
+    response, and the stream ends with an error event saying so. `trace`
+    gets the time to the first chunk, the usage of the last chunk that has
+    one, and how the stream ended.
     """
     drain.track_stream(upstream)
+    end: StreamEnd = "client_gone"  # unless the loop below gets further
+    error: ApiError | None = None  # what the stream's error event said, if it had one
     try:
         async for data in sse_data_lines(upstream):
+            if trace is not None:
+                trace.first_chunk()
             if data == b"[DONE]":
+                end = "engine_error" if error is not None else "done"
                 yield _DONE
                 return
-            yield b"data: " + _rewrite_chunk(data, model) + b"\n\n"
+            chunk = _decode.decode(data)
+            if isinstance(chunk, dict) and "error" in chunk:  # the engine's own error event
+                error = passthrough_error(500, chunk, model.id)
+                log.warning("engine of model %s sent an error event: %s", model.id, data)
+            yield b"data: " + _encode(_rewritten_chunk(chunk, model, trace)) + b"\n\n"
+        end = "engine_error" if error is not None else "truncated"
     except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as failure:
         # Headers are gone already: say it the way OpenAI's stream does, as an error event.
+        end = "drain" if drain.expired else "engine_error"
         error = shutting_down() if drain.expired else _stream_error(failure, model)
+        log.warning("stream of model %s ended (%s): %r", model.id, end, failure)
         yield b"data: " + _encode(error.envelope(docs)) + b"\n\n"
+    except Exception:
+        end = "crashed"  # logged by gateway.http.crash
+        raise
     finally:
         drain.forget_stream(upstream)
         upstream.close()
+        if trace is not None:
+            trace.stream_ended(end, error)
 
 
 def _stream_error(failure: Exception, model: Model) -> ApiError:
@@ -374,8 +499,10 @@ def _stream_error(failure: Exception, model: Model) -> ApiError:
     return garbage_error(model.id)
 
 
-def _rewrite_chunk(data: bytes, model: Model) -> bytes:
-    chunk = _decode.decode(data)
+def _rewritten_chunk(chunk: Any, model: Model, trace: Trace | None) -> Any:
     if isinstance(chunk, dict) and "error" not in chunk:
-        chunk = responses.completion(chunk, model)
-    return _encode(chunk)
+        usage = usage_of(chunk)  # the last chunk has it when include_usage asked for it
+        if usage is not None and trace is not None:
+            trace.usage = usage
+        return responses.completion(chunk, model)
+    return chunk

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import base64
 import struct
-from typing import Any
+from typing import Any, Literal
 
 from gateway.catalog import Model
+
+# Which rewrite an endpoint's answers get: the matrix declares it per endpoint (`response:`).
+ResponseKind = Literal["completion", "embeddings"]
 
 
 def completion(payload: dict[str, Any], model: Model) -> dict[str, Any]:

@@ -246,11 +246,6 @@ class MemoryRateLimiter:
         self._buckets: dict[str, _Buckets] = {}
         self._next_sweep = clock() + WINDOW_S
 
-    @property
-    def tracked_keys(self) -> int:
-        """How many keys currently hold state (idle ones are evicted)."""
-        return len(self._buckets)
-
     async def acquire(self, key_id: str, rpm: int, tpm: int, tokens: int) -> Decision:
         _check_arguments(rpm, tpm, tokens)
         now = self._clock()

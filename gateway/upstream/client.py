@@ -9,6 +9,7 @@ becomes an OpenAI-shaped error: refused -> 503, timeout -> 504, garbage or a
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ import aiohttp
 import msgspec
 
 from gateway.errors import ApiError
+
+log = logging.getLogger(__name__)
 
 _JSON = {"Content-Type": "application/json"}
 _decoder = msgspec.json.Decoder()
@@ -64,7 +67,7 @@ class Upstream:
                 raw = await response.read()
                 return Reply(response.status, _payload(response.status, raw, model))
         except (TimeoutError, aiohttp.ClientError) as error:
-            raise transport_error(error, model) from None
+            raise _failed(error, model, url) from error
 
     async def open_stream(self, url: str, body: bytes, model: str) -> aiohttp.ClientResponse:
         """Start a streamed POST; the caller must `close()` the response it gets."""
@@ -73,12 +76,12 @@ class Upstream:
                 url, data=body, headers=_JSON, timeout=self._stream_timeout
             )
         except (TimeoutError, aiohttp.ClientError) as error:
-            raise transport_error(error, model) from None
+            raise _failed(error, model, url) from error
         if response.status >= 400:
             try:
                 raw = await response.read()
             except (TimeoutError, aiohttp.ClientError) as error:
-                raise transport_error(error, model) from None
+                raise _failed(error, model, url) from error
             finally:
                 response.close()
             _payload(response.status, raw, model)  # raises the mapped error
@@ -108,6 +111,13 @@ async def sse_data_lines(response: aiohttp.ClientResponse) -> AsyncIterator[byte
         yield pending[5:].strip()
 
 
+def _failed(error: BaseException, model: str, url: str) -> ApiError:
+    """The client's error for an engine that could not be reached or read, logged once here."""
+    mapped = transport_error(error, model)
+    log.warning("engine of model %s failed on %s (%s): %r", model, url, mapped.status, error)
+    return mapped
+
+
 def transport_error(error: BaseException, model: str) -> ApiError:
     if isinstance(error, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return ApiError(504, f"The engine serving model '{model}' timed out.", type="server_error")
@@ -134,12 +144,14 @@ def _payload(status: int, raw: bytes, model: str) -> Any:
     except (msgspec.DecodeError, RecursionError):
         payload = None
     if status >= 500:
+        log.warning("engine of model %s answered HTTP %s", model, status)
         raise ApiError(
             502, f"The engine serving model '{model}' failed (HTTP {status}).", type="server_error"
         )
     if status >= 400:
         raise passthrough_error(status, payload, model)
     if not isinstance(payload, dict):
+        log.warning("engine of model %s answered HTTP %s with no JSON object", model, status)
         raise garbage_error(model)
     return payload
 

@@ -1,0 +1,153 @@
+"""The one place a request's outcome is seen: the hook the ledger, metrics and access log attach to.
+
+Every answered request of an endpoint of the matrix (the forwarded ones:
+chat, completions, embeddings; the model listing; the unsupported ones) ends
+in exactly one `RequestOutcome`, handed to each observer the app was built
+with: after the answer for a plain request, when the stream ends (however it
+ends) for a streamed one, and with the error's type, param and code when the
+gateway or the engine refused it. Not observed: routing misses, trailing
+slashes and the documents (/docs, /openapi.json), which no route of the
+matrix answers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from gateway.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+# How a stream ended: the engine's [DONE]; the engine failing or stalling, or sending
+# an error event of its own (the client got an error event); the shutdown's drain
+# period running out; the client leaving; the engine closing the stream without
+# [DONE]; a bug in the gateway (logged by gateway.http.crash).
+StreamEnd = Literal["done", "engine_error", "drain", "client_gone", "truncated", "crashed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts as the engine reported them; None where it did not say."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalInfo:
+    """What the client was told when the request was refused (OpenAI's error fields)."""
+
+    type: str
+    param: str | None
+    code: str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOutcome:
+    endpoint: str  # the matrix's endpoint key, e.g. "chat.completions"
+    key_id: str | None  # None before authentication succeeded
+    model: str | None  # the catalog model id, once resolved
+    status: int  # the HTTP status the client got (200 for a stream that started)
+    stream: bool  # a valid request that asked for a stream
+    usage: Usage | None
+    latency_s: float  # from the request's arrival to its answer (a stream's end)
+    first_chunk_s: float | None  # streams: to the first chunk sent to the client
+    error: RefusalInfo | None  # a refusal, or the error event that ended a stream
+    stream_end: StreamEnd | None
+
+
+class Observer(Protocol):
+    """Called once per answered request; must not block (it runs on the event loop)."""
+
+    def __call__(self, outcome: RequestOutcome, /) -> None: ...
+
+
+class Observers:
+    """The observers the app was built with; one failing observer never fails a request."""
+
+    def __init__(self, observers: Iterable[Observer] = ()) -> None:
+        self._observers = tuple(observers)
+
+    def notify(self, outcome: RequestOutcome) -> None:
+        for observer in self._observers:
+            try:
+                observer(outcome)
+            except Exception:
+                log.exception("observer %r failed on a %s outcome", observer, outcome.endpoint)
+
+
+@dataclass(slots=True)
+class Trace:
+    """What is known about one request so far, filled in stage by stage; reported once."""
+
+    endpoint: str
+    observers: Observers
+    started: float = field(default_factory=time.perf_counter)
+    key_id: str | None = None
+    model: str | None = None
+    stream: bool = False
+    usage: Usage | None = None
+    first_chunk_s: float | None = None
+    reported: bool = False
+
+    def answered(self, status: int) -> None:
+        self._report(status, None, None)
+
+    def refused(self, error: ApiError) -> None:
+        self._report(error.status, refusal(error), None)
+
+    def crashed(self) -> None:
+        self._report(500, RefusalInfo("server_error", None, None, "unhandled error"), None)
+
+    def stream_ended(self, end: StreamEnd, error: ApiError | None) -> None:
+        self._report(200, refusal(error) if error is not None else None, end)
+
+    def first_chunk(self) -> None:
+        if self.first_chunk_s is None:
+            self.first_chunk_s = time.perf_counter() - self.started
+
+    def _report(self, status: int, error: RefusalInfo | None, end: StreamEnd | None) -> None:
+        if self.reported:  # a stream's end can be seen twice (relay, response): once only
+            return
+        self.reported = True
+        outcome = RequestOutcome(
+            endpoint=self.endpoint,
+            key_id=self.key_id,
+            model=self.model,
+            status=status,
+            stream=self.stream,
+            usage=self.usage,
+            latency_s=time.perf_counter() - self.started,
+            first_chunk_s=self.first_chunk_s,
+            error=error,
+            stream_end=end,
+        )
+        self.observers.notify(outcome)
+
+
+def refusal(error: ApiError) -> RefusalInfo:
+    return RefusalInfo(error.type, error.param, error.code, error.message)
+
+
+def usage_of(payload: Any) -> Usage | None:
+    """The `usage` object of an engine's answer or last chunk, if it has one."""
+    usage = payload.get("usage") if isinstance(payload, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+        cached_tokens=_count(cached),
+    )
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

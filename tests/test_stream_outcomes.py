@@ -1,0 +1,83 @@
+"""How the stream relay reports a stream's end for the ends a reference engine cannot
+produce on demand: the engine's own error event, and a bug in the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from gateway.catalog import Model
+from gateway.http.drain import Drain
+from gateway.http.handlers import relay
+from gateway.observe import Observers, RequestOutcome, Trace
+
+MODEL = Model(id="chat-plain", category="text", engine="e", upstream_model="u")
+ERROR_EVENT = b'data: {"error": {"message": "engine overloaded", "type": "server_error"}}\n\n'
+CHUNK = b'data: {"id": "c", "object": "chat.completion.chunk", "choices": []}\n\n'
+
+
+class Content:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        yield self.body
+
+
+class EngineResponse:
+    """The two parts of aiohttp's ClientResponse the relay uses."""
+
+    def __init__(self, body: bytes) -> None:
+        self.content = Content(body)
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def relayed(body: bytes) -> tuple[list[bytes], list[RequestOutcome], EngineResponse]:
+    outcomes: list[RequestOutcome] = []
+    trace = Trace("chat.completions", Observers([outcomes.append]), stream=True)
+    engine = EngineResponse(body)
+
+    async def run() -> list[bytes]:
+        upstream: Any = engine
+        return [chunk async for chunk in relay(upstream, MODEL, "http://d", Drain(), trace)]
+
+    return asyncio.run(run()), outcomes, engine
+
+
+def test_engines_own_error_event_ends_the_stream_as_an_engine_error_with_its_words() -> None:
+    chunks, [outcome], engine = relayed(CHUNK + ERROR_EVENT + b"data: [DONE]\n\n")
+    assert chunks[-1] == b"data: [DONE]\n\n" and b"engine overloaded" in chunks[1]
+    assert (outcome.stream_end, outcome.status) == ("engine_error", 200)
+    assert outcome.error is not None and outcome.error.message == "engine overloaded"
+    assert outcome.error.type == "server_error" and engine.closed
+
+
+def test_stream_the_engine_closes_without_done_is_truncated() -> None:
+    _, [outcome], _ = relayed(CHUNK)
+    assert (outcome.stream_end, outcome.error) == ("truncated", None)
+
+
+def test_bug_while_relaying_reports_the_stream_as_crashed_and_propagates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(payload: Any, model: Model) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr("gateway.http.responses.completion", broken)
+    outcomes: list[RequestOutcome] = []
+    trace = Trace("chat.completions", Observers([outcomes.append]), stream=True)
+
+    async def run() -> None:
+        upstream: Any = EngineResponse(CHUNK)
+        async for _ in relay(upstream, MODEL, "http://d", Drain(), trace):
+            pass
+
+    with pytest.raises(KeyError):
+        asyncio.run(run())
+    assert [o.stream_end for o in outcomes] == ["crashed"]

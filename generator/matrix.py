@@ -198,6 +198,13 @@ class Section(_Strict):
     example: str | None = None  # a Python file, relative to the matrix, shown and run by tests
 
 
+class UnlistedEndpoints(_Strict):
+    """The answer for SDK paths no endpoint row lists (see `with_unlisted`)."""
+
+    key: str
+    notes: str
+
+
 class Matrix(_Strict):
     sdk: SdkPin
     page: Page
@@ -210,6 +217,7 @@ class Matrix(_Strict):
     model_catalog: Section
     batching: Section
     check_order: tuple[StageText, ...]
+    unlisted_endpoints: UnlistedEndpoints
 
     @model_validator(mode="after")
     def _every_stage_once_in_order(self) -> Matrix:
@@ -239,6 +247,26 @@ class Matrix(_Strict):
             (self.stage_position(c.stage), i, c) for i, c in enumerate(endpoint.value_checks)
         ]
         return tuple(check for _, _, check in sorted(ranked, key=lambda r: (r[0], r[1])))
+
+    def with_unlisted(self, sdk_segments: tuple[str, ...]) -> Matrix:
+        """This matrix plus one unsupported endpoint for the SDK's paths no row lists.
+
+        `sdk_segments` are the first path segments (after /v1) the SDK calls; a
+        segment is listed when some endpoint's path starts with it.
+        """
+        listed = {p.removeprefix("/v1/").split("/", 1)[0] for e in self.endpoints for p in e.paths}
+        unlisted = tuple(f"/v1/{s}" for s in sdk_segments if s not in listed)
+        if not unlisted:
+            return self
+        extra = Endpoint(
+            key=self.unlisted_endpoints.key,
+            label=f"Other OpenAI API paths: {', '.join(f'{p}, {p}/*' for p in unlisted)}",
+            method="POST",
+            paths=unlisted,
+            supported=False,
+            notes=self.unlisted_endpoints.notes,
+        )
+        return self.model_copy(update={"endpoints": (*self.endpoints, extra)})
 
     def endpoint(self, key: str) -> Endpoint:
         return next(e for e in self.endpoints if e.key == key)

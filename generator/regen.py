@@ -19,6 +19,7 @@ from generator.errors import GeneratorError
 from generator.links import CATALOG_PAGE, check_examples, check_links
 from generator.matrix import Matrix, load_matrix
 from generator.render import format_python, render
+from generator.sdk_paths import api_segments, sdk_resources
 from generator.sdk_reader import EndpointSource, read_surface
 from generator.surface_dump import dump, surface_document
 
@@ -49,6 +50,7 @@ def load_inputs(matrix_path: Path = MATRIX, *, allow_other_sdk: bool = False) ->
             f"run `pip install openai=={matrix.sdk.version}`, or bump `sdk.version` in the "
             "matrix and follow the bump procedure in the README."
         )
+    matrix = matrix.with_unlisted(api_segments(sdk_resources()))
     surface = read_surface(endpoint_sources(matrix), installed)
     crosscheck(matrix, surface, matrix_path, lines)
     check_links(matrix, page_anchors(matrix), matrix_path, lines)

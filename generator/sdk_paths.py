@@ -14,7 +14,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 # `self._post("/audio/speech", ...)`, `self._get_api_list(f"/evals/{eval_id}/runs", ...)`
-_SDK_CALL = re.compile(r'self\._(?:get|post|put|patch|delete|get_api_list)\(\s*f?"/([^"/{]+)')
+_SDK_CALL = re.compile(r'self\._(?:get|post|put|patch|delete|get_api_list)\(\s*f?"/([^"/{?]+)')
 
 
 def sdk_resources() -> Path:

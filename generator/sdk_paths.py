@@ -13,8 +13,11 @@ import re
 from importlib.util import find_spec
 from pathlib import Path
 
-# `self._post("/audio/speech", ...)`, `self._get_api_list(f"/evals/{eval_id}/runs", ...)`
-_SDK_CALL = re.compile(r'self\._(?:get|post|put|patch|delete|get_api_list)\(\s*f?"/([^"/{?]+)')
+# `self._post("/audio/speech", ...)`, `self._get_api_list(f"/evals/{eval_id}/runs", ...)`,
+# and 2.x's `self._get(path_template("/files/{file_id}", file_id=file_id), ...)`
+_SDK_CALL = re.compile(
+    r'self\._(?:get|post|put|patch|delete|get_api_list)\(\s*(?:path_template\(\s*)?f?"/([^"/{?]+)'
+)
 
 
 def sdk_resources() -> Path:

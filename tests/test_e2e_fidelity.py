@@ -30,8 +30,11 @@ CITY_SCHEMA: Any = {
         "schema": {"type": "object", "properties": {"city": {"type": "string"}}},
     },
 }
-# `self._post("/audio/speech", ...)`, `self._get_api_list(f"/evals/{eval_id}/runs", ...)`
-_SDK_CALL = re.compile(r'self\._(get|post|delete|get_api_list)\(\s*f?"(/[^"]*)"', re.S)
+# `self._post("/audio/speech", ...)`, `self._get_api_list(f"/evals/{eval_id}/runs", ...)`,
+# and 2.x's `self._get(path_template("/files/{file_id}", file_id=file_id), ...)`
+_SDK_CALL = re.compile(
+    r'self\._(get|post|delete|get_api_list)\(\s*(?:path_template\(\s*)?f?"(/[^"]*)"', re.S
+)
 _METHODS = {"get": "GET", "post": "POST", "delete": "DELETE", "get_api_list": "GET"}
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from test_page_in_browser import stop_group  # tests/ is on sys.path, as for mypy
+from test_page_in_browser import chromium_command, stop_group  # tests/ is on sys.path, as for mypy
 
 pytestmark = pytest.mark.e2e
 
@@ -131,13 +131,7 @@ def run_page(
     """Load the page in headless Chromium; what the page posted to /result."""
     server.result = None
     server.posted.clear()
-    command = [
-        chromium,
-        *("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"),
-        *("--disable-quic", "--no-first-run", "--disable-background-networking"),
-        *("--disable-component-update", "--disable-sync", f"--user-data-dir={profile}"),
-        f"{page_origin}/?{urlencode(query)}",
-    ]
+    command = chromium_command(chromium, profile, f"{page_origin}/?{urlencode(query)}")
     process = subprocess.Popen(
         command,
         stdout=subprocess.DEVNULL,

@@ -56,15 +56,20 @@ def page_url(gateway_url: str) -> str:
     return f"{gateway_url}/docs/compatibility"
 
 
-def dump_dom(browser: str, url: str, profile: Path) -> str:
-    """The DOM Chromium builds for `url`, serialised after the page loaded."""
-    command = [
+def chromium_command(browser: str, profile: Path, *arguments: str) -> list[str]:
+    """Headless Chromium as this closed network needs it, with a fresh profile."""
+    return [
         browser,
         *("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"),
         *("--disable-quic", "--no-first-run", "--disable-background-networking"),
         *("--disable-component-update", "--disable-sync", f"--user-data-dir={profile}"),
-        *("--dump-dom", url),
+        *arguments,
     ]
+
+
+def dump_dom(browser: str, url: str, profile: Path) -> str:
+    """The DOM Chromium builds for `url`, serialised after the page loaded."""
+    command = chromium_command(browser, profile, "--dump-dom", url)
     process = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,

@@ -13,6 +13,7 @@ matrix answers.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ class RefusalInfo:
 
 @dataclass(frozen=True, slots=True)
 class RequestOutcome:
+    request_id: str  # the x-request-id the client got (gateway.ops.request_ids)
+    received_at: float  # wall-clock time of the request's arrival, seconds since the epoch
     endpoint: str  # the matrix's endpoint key, e.g. "chat.completions"
     key_id: str | None  # None before authentication succeeded
     model: str | None  # the catalog model id, once resolved
@@ -82,12 +85,19 @@ class Observers:
                 log.exception("observer %r failed on a %s outcome", observer, outcome.endpoint)
 
 
+def new_request_id() -> str:
+    """A fresh id in api.openai.com's shape: `req_` and 32 hex digits."""
+    return f"req_{secrets.token_hex(16)}"
+
+
 @dataclass(slots=True)
 class Trace:
     """What is known about one request so far, filled in stage by stage; reported once."""
 
     endpoint: str
     observers: Observers
+    request_id: str = field(default_factory=new_request_id)
+    received_at: float = field(default_factory=time.time)
     started: float = field(default_factory=time.perf_counter)
     key_id: str | None = None
     model: str | None = None
@@ -117,6 +127,8 @@ class Trace:
             return
         self.reported = True
         outcome = RequestOutcome(
+            request_id=self.request_id,
+            received_at=self.received_at,
             endpoint=self.endpoint,
             key_id=self.key_id,
             model=self.model,

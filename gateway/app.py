@@ -29,6 +29,9 @@ from gateway.http.public_origin import PublicOrigin
 from gateway.limits.bodies import BodyBudget, ReleaseBodies
 from gateway.limits.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.observe import Observer, Observers
+from gateway.ops.access_log import AccessLog
+from gateway.ops.probes import Readiness, probe_routes, shutdown_check
+from gateway.ops.request_ids import RESPONSE_HEADER, RequestIds, scope_request_id
 from gateway.upstream.client import Upstream
 from gateway.upstream.health import HealthMonitor
 from generated.routes import build_routes
@@ -61,11 +64,14 @@ def build_app(
     keys: KeyStore,
     observers: Iterable[Observer] = (),
 ) -> Starlette:
-    """The app; `observers` get each forwarded request's outcome (gateway.observe)."""
+    """The app; `observers` get each forwarded request's outcome (gateway.observe), and
+    so does the access log unless `logging.access` is off. `app.state.readiness` holds
+    the readiness checks of `/readyz` (gateway.ops.probes); more can be added before start."""
     upstream = Upstream(config.timeouts.connect_s, config.timeouts.upstream_s)
     engines = {name: e.base_url.rstrip("/") for name, e in catalog.catalog.engines.items()}
     health = HealthMonitor(upstream, engines, config.timeouts.health_interval_s)
     bodies = BodyBudget(config.max_inflight_body_bytes)
+    access: list[Observer] = [AccessLog()] if config.logging.access == "json" else []
     gateway = Gateway(
         catalog,
         keys,
@@ -76,8 +82,9 @@ def build_app(
         config.docs_url,
         bodies,
         config.timeouts.body_read_s,
-        observers=Observers(observers),
+        observers=Observers([*observers, *access]),
     )
+    readiness = _readiness(gateway)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -91,7 +98,7 @@ def build_app(
             await upstream.close()
 
     app = Starlette(
-        routes=build_routes(gateway),
+        routes=[*probe_routes(readiness), *build_routes(gateway)],
         lifespan=lifespan,
         middleware=_middleware(config, bodies),
         exception_handlers={
@@ -103,14 +110,31 @@ def build_app(
     # api.openai.com answers a path as sent; a trailing slash is not redirected (routes.py).
     app.router.redirect_slashes = False
     app.state.gateway = gateway
+    app.state.readiness = readiness
     return app
 
 
+def _readiness(gateway: Gateway) -> Readiness:
+    """What /readyz checks: an engine serving, Redis if the limits use it, no shutdown."""
+    readiness = Readiness()
+    health, drain = gateway.health, gateway.drain
+
+    async def engines() -> str | None:
+        return None if health.serving else "no engine is serving (gateway.upstream.health)"
+
+    readiness.add("engines", engines, cached=False)  # the monitor's last view: free to read
+    if isinstance(gateway.limiter, RedisRateLimiter):
+        readiness.add("redis", gateway.limiter.problem)
+    readiness.add("shutdown", shutdown_check(drain), cached=False)
+    return readiness
+
+
 def _middleware(config: Config, bodies: BodyBudget) -> list[Middleware]:
-    """Outermost first: the public origin, then CORS (none by default: the API is for
-    server-to-server calls), then the release of each request's body reservation,
-    then the crash guard (gateway.http.crash), so a crash's 500 gets CORS headers too."""
-    stack = [Middleware(PublicOrigin, config.base_url)]
+    """Outermost first: the request ids (every answer below carries `x-request-id`), the
+    public origin, then CORS (none by default: the API is for server-to-server calls),
+    then the release of each request's body reservation, then the crash guard
+    (gateway.http.crash), so a crash's 500 gets CORS headers too."""
+    stack = [Middleware(RequestIds, config.docs_url), Middleware(PublicOrigin, config.base_url)]
     if config.cors_allow_origins:
         stack.append(Middleware(Cors, config.cors_allow_origins, config.docs_url))
     return [*stack, Middleware(ReleaseBodies, bodies), Middleware(CrashGuard, config.docs_url)]
@@ -156,6 +180,9 @@ def _crash_handler(config: Config) -> Any:
     the envelope; Starlette re-raises it for the server to log."""
 
     async def handle(request: Request, error: Exception) -> Response:
-        return error_response(crash_error(), config, request)
+        response = error_response(crash_error(), config, request)
+        # Answered outside RequestIds (Starlette's outermost ServerErrorMiddleware).
+        response.headers[RESPONSE_HEADER.decode()] = scope_request_id(request.scope)
+        return response
 
     return handle

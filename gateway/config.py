@@ -25,6 +25,8 @@ Environment overrides (each wins over the file):
   GATEWAY_MAX_CONNECTIONS   open client connections per process; more are answered 503 (1000)
   GATEWAY_MAX_INFLIGHT_BODY_BYTES  request bodies held at once per process; past it a 503 (128 MiB)
   GATEWAY_LOG_LEVEL, GATEWAY_LOG_FORMAT  the one log handler's level and format
+  GATEWAY_ACCESS_LOG        json (one JSON line per request on stderr, the default) or off
+  GATEWAY_ACCESS_LOG_LEVEL  the access log's own level (info; warning or above silences it)
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -63,6 +65,8 @@ class Timeouts(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class Logging(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     level: str = "info"
     format: str = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    access: Literal["json", "off"] = "json"  # the access log (gateway.ops.access_log)
+    access_level: str = "info"
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -119,6 +123,8 @@ _ENV: dict[str, tuple[str, ...]] = {
     "GATEWAY_MAX_INFLIGHT_BODY_BYTES": ("max_inflight_body_bytes",),
     "GATEWAY_LOG_LEVEL": ("logging", "level"),
     "GATEWAY_LOG_FORMAT": ("logging", "format"),
+    "GATEWAY_ACCESS_LOG": ("logging", "access"),
+    "GATEWAY_ACCESS_LOG_LEVEL": ("logging", "access_level"),
 }
 
 
@@ -172,8 +178,10 @@ def _check(config: Config, path: Path) -> None:
     if config.max_connections < 1:
         raise ConfigError(path, "max_connections must be positive")
     _check_timeouts(config.timeouts, path)
-    if config.logging.level.upper() not in _LOG_LEVELS:
-        raise ConfigError(path, f"logging.level must be one of {', '.join(_LOG_LEVELS).lower()}")
+    for name in ("level", "access_level"):
+        if getattr(config.logging, name).upper() not in _LOG_LEVELS:
+            levels = ", ".join(_LOG_LEVELS).lower()
+            raise ConfigError(path, f"logging.{name} must be one of {levels}")
     try:
         logging.Formatter(config.logging.format)  # checks the %-style fields
     except ValueError as error:

@@ -91,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
             loop="uvloop",
             http="gateway.http.guard:GuardedHttpToolsProtocol",
             access_log=False,
-            log_config=dict_config(config.logging.level, config.logging.format),
+            log_config=dict_config(
+                config.logging.level,
+                config.logging.format,
+                config.logging.access,
+                config.logging.access_level,
+            ),
             # The drain ends open work after drain_s; this is only the backstop.
             timeout_graceful_shutdown=math.ceil(config.timeouts.drain_s) + 2,
             # Connections over the cap are refused by the protocol; let the kernel queue

@@ -76,8 +76,9 @@ class ReferenceEngine:
         self.stream_delay_s = stream_delay_s
         self.slow_s = slow_s
         self.stats = StreamStats()
-        # (path, body) of the last POSTs exactly as they arrived: what a gateway forwarded.
-        self.received: deque[tuple[str, bytes]] = deque(maxlen=RECEIVED_KEPT)
+        # (path, body, X-Request-Id) of the last POSTs exactly as they arrived: what a
+        # gateway forwarded, and the request id it forwarded with it (vLLM honours one too).
+        self.received: deque[tuple[str, bytes, str | None]] = deque(maxlen=RECEIVED_KEPT)
 
     def check_served(self, model: str) -> None:
         if self.models and model not in self.models:
@@ -91,7 +92,8 @@ class ReferenceEngine:
         """Decode, apply failure injection and the served-model check, then answer."""
         try:
             body = await request.body()
-            self.received.append((request.url.path, body))
+            request_id = request.headers.get("x-request-id")
+            self.received.append((request.url.path, body, request_id))
             payload = decode_object(body)
             model = require_model(payload)
             if model == MODEL_SLOW:
@@ -161,10 +163,15 @@ class ReferenceEngine:
         return json_response(embeddings(payload, model))
 
     def received_list(self) -> list[JSON]:
-        """The kept request bodies, oldest first, base64 so that every byte shows as sent."""
+        """The kept request bodies, oldest first, base64 so that every byte shows as sent,
+        with the `X-Request-Id` each came with (`request_id`, only when there was one)."""
         return [
-            {"path": path, "body_base64": base64.b64encode(body).decode()}
-            for path, body in self.received
+            {
+                "path": path,
+                "body_base64": base64.b64encode(body).decode(),
+                **({"request_id": request_id} if request_id is not None else {}),
+            }
+            for path, body, request_id in self.received
         ]
 
     def model_list(self) -> JSON:

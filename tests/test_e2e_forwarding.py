@@ -90,7 +90,10 @@ def test_engine_receives_every_value_as_the_client_wrote_it_with_only_model_repl
     response = post(gateway_url, local_key, path, body)
     assert response.status_code == 200, response.text
     forwarded = last_received(e2e_engine_url, path)
-    assert pairs(forwarded) == with_model(body, upstream)
+    expected = with_model(body, upstream)
+    if b'"stream": true' in body:  # a stream always asks for usage (gateway.http.stream_usage)
+        expected.append(("stream_options", b'{"include_usage":true}'))
+    assert pairs(forwarded) == expected
 
 
 def test_repeated_key_is_forwarded_once_with_its_last_value_as_the_validator_reads_it(

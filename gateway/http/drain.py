@@ -37,6 +37,11 @@ class Drain:
         if self._timer is None and not self.expired:
             self._timer = asyncio.get_running_loop().call_later(drain_s, self.expire)
 
+    @property
+    def begun(self) -> bool:
+        """Whether the shutdown has started (readiness then fails: gateway.ops.probes)."""
+        return self._timer is not None or self.expired
+
     def expire(self) -> None:
         self.expired = True
         for response in list(self._streams):

@@ -33,6 +33,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from gateway.config import config_path, load_config
 from gateway.errors import ApiError
 from gateway.http.drain import DRAIN
+from gateway.observe import new_request_id
 
 log = logging.getLogger("gateway.http")
 
@@ -57,9 +58,12 @@ def guard_settings() -> GuardSettings:
 
 
 def error_bytes(error: ApiError, docs_url: str) -> bytes:
-    """A complete HTTP/1.1 response for `error` that closes the connection."""
+    """A complete HTTP/1.1 response for `error` that closes the connection.
+
+    It never reaches the app, so its `x-request-id` is made here (gateway.ops.request_ids)."""
     body = msgspec.json.encode(error.envelope(docs_url))
     head = [STATUS_LINE[error.status], b"content-type: application/json\r\n"]
+    head.append(f"x-request-id: {new_request_id()}\r\n".encode())
     head += [f"{name}: {value}\r\n".encode("latin-1") for name, value in error.headers.items()]
     head += [f"content-length: {len(body)}\r\n".encode(), b"connection: close\r\n\r\n"]
     return b"".join(head) + body

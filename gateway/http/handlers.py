@@ -29,14 +29,15 @@ from gateway.anchors import endpoint_anchor
 from gateway.catalog import IndexedCatalog, Model
 from gateway.config import ROOT
 from gateway.errors import ApiError
-from gateway.http import responses
+from gateway.http import responses, stream_usage
 from gateway.http.auth import KeyRecord, KeyStore
 from gateway.http.content_encoding import read_body
 from gateway.http.drain import DRAIN, Drain, shutting_down
 from gateway.http.responses import ResponseKind
 from gateway.limits.bodies import BodyBudget, body_too_slow
 from gateway.limits.ratelimit import RateLimiter, rate_limit_error
-from gateway.observe import Observers, StreamEnd, Trace, usage_of
+from gateway.observe import Observers, StreamEnd, Trace, Usage, usage_of
+from gateway.ops.request_ids import scope_request_id
 from gateway.upstream import serving
 from gateway.upstream.client import (
     Reply,
@@ -237,7 +238,7 @@ class Gateway:
         """
 
         async def handle(request: Request) -> Response:
-            trace = Trace(endpoint, self.observers)
+            trace = Trace(endpoint, self.observers, request_id=scope_request_id(request.scope))
             try:
                 answer = await stages(request, trace)
             except ApiError as error:
@@ -257,7 +258,8 @@ class Gateway:
         key = self.keys.authenticate(request.headers.get("authorization"))
         trace.key_id = key.id
         body = await self.body(request)
-        headers = await self.count(key, estimate_tokens(body))
+        estimate = estimate_tokens(body)
+        headers = await self.count(key, estimate)
         with errors_carry(headers):
             typed = route.validator.validate(body)
             trace.stream = getattr(typed, "stream", None) is True
@@ -265,14 +267,21 @@ class Gateway:
             trace.model = model.id
             applied = apply_rules(typed, model, route.rules)
             self.require_serving(model)  # after every 400: those do not depend on the engine
-            forwarded = forward_body(body, model.upstream_model, applied)
+            # A stream always asks the engine for usage (the ledger and TPM need it);
+            # the client gets the usage chunk only if it asked for it.
+            relay_usage = stream_usage.client_asked(typed)
+            ask_usage = trace.stream and not relay_usage
+            forwarded = forward_body(body, model.upstream_model, applied, ask_usage)
             del body  # not held while the engine answers: the forwarded copy replaces it
             url = f"{self.catalog.base_urls[model.id]}{route.upstream_path}"
             answer_headers = {**headers, **applied.headers}
+            settle = self._settler(key, estimate)
             if trace.stream:
-                return await self._stream(url, forwarded, model, answer_headers, trace)
-            reply = await self.forward(url, forwarded, model)
+                stream = StreamPlan(model, trace, withhold_usage=ask_usage, settle=settle)
+                return await self._stream(url, forwarded, answer_headers, stream)
+            reply = await self.forward(url, forwarded, model, trace.request_id)
             trace.usage = usage_of(reply.payload)
+            settle(trace.usage)
             payload = rewrite(route.response, reply.payload, model, typed)
             return JSONBytes(_encode(payload), reply.status, headers=answer_headers)
 
@@ -282,22 +291,40 @@ class Gateway:
         _require_category(model, route.categories, route.endpoint)
         return model
 
-    async def forward(self, url: str, body: bytes, model: Model) -> Reply:
+    async def forward(
+        self, url: str, body: bytes, model: Model, request_id: str | None = None
+    ) -> Reply:
         """The engine's JSON answer; counted as in flight for the shutdown's drain."""
         async with self.drain.bounded():
-            return await self.upstream.post_json(url, body, model.id)
+            return await self.upstream.post_json(url, body, model.id, request_id)
 
     async def _stream(
-        self, url: str, body: bytes, model: Model, headers: dict[str, str], trace: Trace
+        self, url: str, body: bytes, headers: dict[str, str], plan: StreamPlan
     ) -> Response:
+        model, trace = plan.model, plan.trace
         async with self.drain.bounded():
-            upstream = await self.upstream.open_stream(url, body, model.id)
+            upstream = await self.upstream.open_stream(url, body, model.id, trace.request_id)
         return ObservedStream(
-            relay(upstream, model, self.docs_url, self.drain, trace),
+            relay(upstream, model, self.docs_url, self.drain, trace, plan),
             trace,
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache"},
         )
+
+    def _settler(self, key: KeyRecord, estimate: int) -> Callable[[Usage | None], None]:
+        """Corrects the key's token bucket by what the engine really used, once it is known.
+
+        The request was charged `estimate` tokens before the engine answered; the
+        difference goes back (or is taken) without the answer waiting for it
+        (gateway.limits.ratelimit: `settle`). No usage reported: the estimate stands.
+        """
+
+        def settle(usage: Usage | None) -> None:
+            used = used_tokens(usage)
+            if used is not None and used != estimate:
+                self.limiter.settle(key.id, key.rpm, key.tpm, used - estimate)
+
+        return settle
 
     def models(self) -> Handler:
         """GET /v1/models: OpenAI's Model shape plus `category`, serving models only.
@@ -419,15 +446,27 @@ def estimate_tokens(body: bytes) -> int:
     return len(body) // 4 + 1
 
 
-def forward_body(body: bytes, upstream_model: str, applied: Applied | None = None) -> bytes:
+def used_tokens(usage: Usage | None) -> int | None:
+    """Prompt plus completion tokens as the engine reported them; None if it did not."""
+    if usage is None or usage.prompt_tokens is None:
+        return None
+    return usage.prompt_tokens + (usage.completion_tokens or 0)
+
+
+def forward_body(
+    body: bytes, upstream_model: str, applied: Applied | None = None, ask_usage: bool = False
+) -> bytes:
     """The client's body with only `model` (and what the rules apply) replaced.
 
     Splitting at the top level keeps every other value as raw JSON bytes, so
     unknown and unvalidated fields reach the engine exactly as sent; a rule's
     system messages go before the client's messages, which stay as sent.
+    `ask_usage` sets `stream_options.include_usage` (gateway.http.stream_usage).
     """
     fields = _split_top_level.decode(body)
     fields["model"] = msgspec.Raw(_encode(upstream_model))
+    if ask_usage:
+        fields["stream_options"] = stream_usage.asking_for_usage(fields.get("stream_options"))
     if applied is not None:
         for rewrite in applied.rewrites:
             fields[rewrite.field] = msgspec.Raw(_encode(rewrite.value))
@@ -443,12 +482,23 @@ def _prepended(messages: msgspec.Raw, contents: list[str]) -> msgspec.Raw:
     return msgspec.Raw(b"[" + added + b"," + raw[1:])
 
 
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """How one stream is relayed: whose it is, and what happens to the engine's usage."""
+
+    model: Model
+    trace: Trace
+    withhold_usage: bool = False  # the gateway asked for it, the client did not
+    settle: Callable[[Usage | None], None] | None = None  # the TPM correction at the end
+
+
 async def relay(
     upstream: aiohttp.ClientResponse,
     model: Model,
     docs: str,
     drain: Drain = DRAIN,
     trace: Trace | None = None,
+    plan: StreamPlan | None = None,
 ) -> AsyncGenerator[bytes]:
     """Relay an engine's event stream chunk by chunk, rewriting each chunk.
 
@@ -457,8 +507,11 @@ async def relay(
     At the end of a shutdown's drain period `drain` fails the engine's
     response, and the stream ends with an error event saying so. `trace`
     gets the time to the first chunk, the usage of the last chunk that has
-    one, and how the stream ended.
+    one, and how the stream ended. With `plan.withhold_usage` the client
+    does not see the usage it did not ask for (gateway.http.stream_usage);
+    `plan.settle` gets the stream's usage when it ends.
     """
+    withhold = plan is not None and plan.withhold_usage
     drain.track_stream(upstream)
     end: StreamEnd = "client_gone"  # unless the loop below gets further
     error: ApiError | None = None  # what the stream's error event said, if it had one
@@ -474,7 +527,10 @@ async def relay(
             if isinstance(chunk, dict) and "error" in chunk:  # the engine's own error event
                 error = passthrough_error(500, chunk, model.id)
                 log.warning("engine of model %s sent an error event: %s", model.id, data)
-            yield b"data: " + _encode(_rewritten_chunk(chunk, model, trace)) + b"\n\n"
+            chunk = _rewritten_chunk(chunk, model, trace)
+            if withhold and stream_usage.withheld(chunk):
+                continue
+            yield b"data: " + _encode(chunk) + b"\n\n"
         end = "engine_error" if error is not None else "truncated"
     except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as failure:
         # Headers are gone already: say it the way OpenAI's stream does, as an error event.
@@ -488,6 +544,8 @@ async def relay(
     finally:
         drain.forget_stream(upstream)
         upstream.close()
+        if plan is not None and plan.settle is not None and trace is not None:
+            plan.settle(trace.usage)
         if trace is not None:
             trace.stream_ended(end, error)
 

@@ -10,6 +10,16 @@ bucket; it is admitted only if both have enough, and then takes from both. A
 refused request takes nothing. A request asking for more tokens than the TPM
 limit can never fit and is refused as "Request too large".
 
+Admission has to guess a request's tokens (the body's bytes / 4); once the
+engine has answered, `settle` corrects the key's tokens bucket by the
+difference between the tokens it really used (prompt + completion, as the
+engine reported them) and that guess: given back when it used fewer, taken
+when it used more. A bucket may so go below zero (a debt: a reply longer than
+the whole TPM), which the refill pays off before the next request fits, so
+the limit holds on what was consumed. `settle` never delays the answer: the
+memory backend applies it at once, the Redis one queues it into the next
+pipeline of checks and does not wait for the reply.
+
 Every answer carries OpenAI's headers: ``x-ratelimit-limit-*`` (the limits),
 ``x-ratelimit-remaining-*`` (whole requests/tokens left in the buckets) and
 ``x-ratelimit-reset-*`` (time until the bucket is full again, e.g. ``1s``,
@@ -94,6 +104,11 @@ class Decision:
 class RateLimiter(Protocol):
     async def acquire(self, key_id: str, rpm: int, tpm: int, tokens: int) -> Decision:
         """Admit and count one request of `tokens` tokens for `key_id`, or refuse it."""
+        ...
+
+    def settle(self, key_id: str, rpm: int, tpm: int, delta: int) -> None:
+        """Take `delta` more tokens from the key's bucket (give them back if negative),
+        without waiting: a request's real usage minus what `acquire` charged for it."""
         ...
 
     async def close(self) -> None: ...
@@ -192,7 +207,7 @@ def _decision(
 ) -> Decision:
     """The Decision for buckets left at these levels (after consuming, if `allowed`)."""
     remaining_requests = math.floor(requests_left + _EPSILON)
-    remaining_tokens = math.floor(tokens_left + _EPSILON)
+    remaining_tokens = max(0, math.floor(tokens_left + _EPSILON))  # a debt shows as 0
     headers = {
         names.LIMIT_REQUESTS: str(rpm),
         names.LIMIT_TOKENS: str(tpm),
@@ -255,11 +270,21 @@ class MemoryRateLimiter:
         if exceeded is None:
             buckets.requests = max(0.0, buckets.requests - 1)
             buckets.tokens = max(0.0, buckets.tokens - tokens)
+        self._store(key_id, buckets, rpm, tpm, now)
+        return _decision(buckets.requests, buckets.tokens, rpm, tpm, tokens, exceeded is None)
+
+    def settle(self, key_id: str, rpm: int, tpm: int, delta: int) -> None:
+        _check_arguments(rpm, tpm, 0)
+        now = self._clock()
+        buckets = self._refilled_buckets(key_id, rpm, tpm, now)
+        buckets.tokens = min(float(tpm), buckets.tokens - delta)
+        self._store(key_id, buckets, rpm, tpm, now)
+
+    def _store(self, key_id: str, buckets: _Buckets, rpm: int, tpm: int, now: float) -> None:
         buckets.full_at = now + max(
             _seconds_until(buckets.requests, rpm, rpm), _seconds_until(buckets.tokens, tpm, tpm)
         )
         self._buckets[key_id] = buckets
-        return _decision(buckets.requests, buckets.tokens, rpm, tpm, tokens, exceeded is None)
 
     async def close(self) -> None:
         self._buckets.clear()
@@ -317,6 +342,30 @@ return {admitted and 1 or 0, string.format('%.17g', requests), string.format('%.
 """
 
 
+# KEYS[1] as above; ARGV: rpm, tpm, tokens to take (negative: to give back). Refills
+# like the check, then moves the tokens bucket (at most full; below zero is a debt).
+# A key that expired had full buckets: giving back to it changes nothing.
+_SETTLE_LUA = """
+if redis.replicate_commands then redis.replicate_commands() end
+local rpm, tpm, delta = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local saved = redis.call('HMGET', KEYS[1], 'r', 't', 'ms')
+if not saved[3] and delta <= 0 then return 0 end
+local clock = redis.call('TIME')
+local now_ms = tonumber(clock[1]) * 1000 + tonumber(clock[2]) / 1000
+local requests, tokens = rpm, tpm
+if saved[3] then
+  local elapsed = math.max(0, now_ms - tonumber(saved[3]))
+  requests = math.min(rpm, tonumber(saved[1]) + elapsed * rpm / 60000)
+  tokens = math.min(tpm, tonumber(saved[2]) + elapsed * tpm / 60000)
+end
+tokens = math.min(tpm, tokens - delta)
+redis.call('HSET', KEYS[1], 'r', requests, 't', tokens, 'ms', now_ms)
+local full_in_ms = math.max((rpm - requests) / rpm, (tpm - tokens) / tpm) * 60000
+redis.call('PEXPIRE', KEYS[1], math.ceil(full_in_ms) + 1)
+return 1
+"""
+
+
 class RedisRateLimiter:
     """Rate limits shared through Redis by every gateway replica; fails closed (503)."""
 
@@ -342,7 +391,7 @@ class RedisRateLimiter:
             retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
         )
         self._client: Redis = Redis.from_pool(pool)
-        self._script = ScriptBatcher(self._client, _ACQUIRE_LUA)
+        self._script = ScriptBatcher(self._client, _ACQUIRE_LUA, _SETTLE_LUA)
         self._key_prefix = key_prefix
 
     async def acquire(self, key_id: str, rpm: int, tpm: int, tokens: int) -> Decision:
@@ -354,6 +403,19 @@ class RedisRateLimiter:
             raise _limiter_unavailable() from exc
         admitted, requests_left, tokens_left = reply
         return _decision(float(requests_left), float(tokens_left), rpm, tpm, tokens, admitted == 1)
+
+    def settle(self, key_id: str, rpm: int, tpm: int, delta: int) -> None:
+        """Queued into the next pipeline; a failure is logged (the estimate then stands)."""
+        _check_arguments(rpm, tpm, 0)
+        self._script.cast(self._key_prefix + key_id, rpm, tpm, delta, script=1)
+
+    async def problem(self) -> str | None:
+        """None when Redis answers a PING (each operation bounded by `timeout_s`)."""
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as exc:
+            return f"Redis unreachable: {exc!r}"
+        return None
 
     async def close(self) -> None:
         await self._client.aclose()

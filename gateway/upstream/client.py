@@ -60,20 +60,27 @@ class Upstream:
         assert self._session is not None, "Upstream.start() was not awaited"
         return self._session
 
-    async def post_json(self, url: str, body: bytes, model: str) -> Reply:
-        """POST a JSON body and decode the JSON answer; engine failures become ApiErrors."""
+    async def post_json(
+        self, url: str, body: bytes, model: str, request_id: str | None = None
+    ) -> Reply:
+        """POST a JSON body and decode the JSON answer; engine failures become ApiErrors.
+
+        `request_id` goes to the engine as `X-Request-Id` (vLLM uses it as its own id)."""
         try:
-            async with self.session.post(url, data=body, headers=_JSON) as response:
+            headers = _headers(request_id)
+            async with self.session.post(url, data=body, headers=headers) as response:
                 raw = await response.read()
                 return Reply(response.status, _payload(response.status, raw, model))
         except (TimeoutError, aiohttp.ClientError) as error:
             raise _failed(error, model, url) from error
 
-    async def open_stream(self, url: str, body: bytes, model: str) -> aiohttp.ClientResponse:
+    async def open_stream(
+        self, url: str, body: bytes, model: str, request_id: str | None = None
+    ) -> aiohttp.ClientResponse:
         """Start a streamed POST; the caller must `close()` the response it gets."""
         try:
             response = await self.session.post(
-                url, data=body, headers=_JSON, timeout=self._stream_timeout
+                url, data=body, headers=_headers(request_id), timeout=self._stream_timeout
             )
         except (TimeoutError, aiohttp.ClientError) as error:
             raise _failed(error, model, url) from error
@@ -96,6 +103,10 @@ class Upstream:
                 return r.status == 200
         except (TimeoutError, aiohttp.ClientError):
             return False
+
+
+def _headers(request_id: str | None) -> dict[str, str]:
+    return _JSON if request_id is None else {**_JSON, "X-Request-Id": request_id}
 
 
 async def sse_data_lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

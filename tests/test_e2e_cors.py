@@ -49,6 +49,12 @@ def test_preflight_of_the_js_sdks_headers_from_an_allowed_origin_passes(
     assert allowed == {h.strip() for h in SDK_HEADERS.split(",")}
 
 
+def test_preflight_of_the_client_request_id_header_passes(cors_gateway: str) -> None:
+    answer = preflight(cors_gateway, ALLOWED, "authorization, x-client-request-id")
+    assert answer.status_code == 200
+    assert "x-client-request-id" in answer.headers["access-control-allow-headers"]
+
+
 def test_preflight_of_an_unknown_header_is_a_400_envelope(cors_gateway: str) -> None:
     answer = preflight(cors_gateway, ALLOWED, "authorization, x-custom-thing")
     assert answer.status_code == 400

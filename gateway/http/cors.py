@@ -6,7 +6,7 @@ The official JavaScript SDK sends `X-Stainless-*` platform and retry headers
 `-Poll-Helper`, `-Custom-Poll-Interval`, and more in later versions), so the
 whole `x-stainless-` prefix is allowed, plus the headers the SDKs set
 (`Authorization`, `OpenAI-Organization`, `OpenAI-Project`, `OpenAI-Beta`,
-`Idempotency-Key`). Browser code may read the rate-limit, retry and request-id
+`Idempotency-Key`, `X-Client-Request-Id`). Browser code may read the rate-limit, retry and request-id
 headers of answers.
 
 To an origin that is not listed the gateway sends no `Access-Control-*`
@@ -38,6 +38,7 @@ ALLOWED_HEADERS = frozenset(
         "openai-project",
         "openai-beta",
         "idempotency-key",
+        "x-client-request-id",  # the client's own request id (gateway.ops.request_ids)
     }
 )
 ALLOWED_PREFIX = "x-stainless-"

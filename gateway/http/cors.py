@@ -6,8 +6,8 @@ The official JavaScript SDK sends `X-Stainless-*` platform and retry headers
 `-Poll-Helper`, `-Custom-Poll-Interval`, and more in later versions), so the
 whole `x-stainless-` prefix is allowed, plus the headers the SDKs set
 (`Authorization`, `OpenAI-Organization`, `OpenAI-Project`, `OpenAI-Beta`,
-`Idempotency-Key`, `X-Client-Request-Id`). Browser code may read the rate-limit, retry and request-id
-headers of answers.
+`Idempotency-Key`, `X-Client-Request-Id`). Browser code may read the rate-limit,
+retry and request-id headers of answers.
 
 To an origin that is not listed the gateway sends no `Access-Control-*`
 header: its preflight is a 400 in OpenAI's envelope, and its other requests

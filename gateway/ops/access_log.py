@@ -19,6 +19,7 @@ handler (gateway.logs: its own, message-only, on stderr) does the only I/O.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Literal
@@ -55,11 +56,17 @@ class AccessLine(msgspec.Struct, frozen=True):
 _encode = msgspec.json.Encoder().encode
 
 
+@functools.lru_cache(maxsize=4)
+def _second(whole: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+
+
 def utc_time(seconds: float) -> str:
-    """`2026-12-01T16:05:09.125Z`: ISO 8601 in UTC, to the millisecond."""
+    """`2026-12-01T16:05:09.125Z`: ISO 8601 in UTC, to the millisecond (never rounded up).
+
+    The formatted second is cached: the lines of one second share it."""
     whole = int(seconds)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return f"{stamp}.{int((seconds - whole) * 1000):03d}Z"
+    return f"{_second(whole)}.{int((seconds - whole) * 1000):03d}Z"
 
 
 def access_line(outcome: RequestOutcome) -> AccessLine:

@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -32,6 +32,9 @@ from gateway.observe import Observer, Observers
 from gateway.upstream.client import Upstream
 from gateway.upstream.health import HealthMonitor
 from generated.routes import build_routes
+
+if TYPE_CHECKING:
+    from gateway.ops.metrics import GatewayMetrics
 
 log = logging.getLogger("gateway")
 
@@ -66,6 +69,9 @@ def build_app(
     engines = {name: e.base_url.rstrip("/") for name, e in catalog.catalog.engines.items()}
     health = HealthMonitor(upstream, engines, config.timeouts.health_interval_s)
     bodies = BodyBudget(config.max_inflight_body_bytes)
+    metrics = _metrics(config, catalog, keys, health)
+    if metrics is not None:
+        observers = [*observers, metrics]
     gateway = Gateway(
         catalog,
         keys,
@@ -83,9 +89,13 @@ def build_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await upstream.start()
         await health.start()
+        if metrics is not None:
+            await metrics.start()
         try:
             yield
         finally:
+            if metrics is not None:
+                await metrics.stop()
             await health.stop()
             await gateway.limiter.close()
             await upstream.close()
@@ -103,7 +113,24 @@ def build_app(
     # api.openai.com answers a path as sent; a trailing slash is not redirected (routes.py).
     app.router.redirect_slashes = False
     app.state.gateway = gateway
+    app.state.metrics = metrics
     return app
+
+
+def _metrics(
+    config: Config, catalog: IndexedCatalog, keys: KeyStore, health: HealthMonitor
+) -> GatewayMetrics | None:
+    """The metrics observer, told every health check; None when `metrics.port` is null."""
+    if not config.metrics.enabled:
+        return None
+    # Imported only now: under gateway.serve, prometheus_client must be imported after
+    # the multiprocess directory is set (gateway.ops.metrics_dir), so `import gateway.app`
+    # must not import it.
+    from gateway.ops.metrics import gateway_metrics
+
+    metrics = gateway_metrics(catalog.models, keys.ids)
+    health.listen(metrics.engine_health)
+    return metrics
 
 
 def _middleware(config: Config, bodies: BodyBudget) -> list[Middleware]:

@@ -271,7 +271,8 @@ class Gateway:
             answer_headers = {**headers, **applied.headers}
             if trace.stream:
                 return await self._stream(url, forwarded, model, answer_headers, trace)
-            reply = await self.forward(url, forwarded, model)
+            with trace.upstream():
+                reply = await self.forward(url, forwarded, model)
             trace.usage = usage_of(reply.payload)
             payload = rewrite(route.response, reply.payload, model, typed)
             return JSONBytes(_encode(payload), reply.status, headers=answer_headers)
@@ -291,7 +292,8 @@ class Gateway:
         self, url: str, body: bytes, model: Model, headers: dict[str, str], trace: Trace
     ) -> Response:
         async with self.drain.bounded():
-            upstream = await self.upstream.open_stream(url, body, model.id)
+            with trace.upstream():
+                upstream = await self.upstream.open_stream(url, body, model.id)
         return ObservedStream(
             relay(upstream, model, self.docs_url, self.drain, trace),
             trace,

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUNDS, CALLS = 5, 20_000
@@ -32,47 +33,36 @@ def measure() -> dict[str, float]:
     from gateway.ops.metrics import gateway_metrics
 
     metrics = gateway_metrics(["chat-a"], ["team-a"])
-    common = {"request_id": "req_0", "received_at": 0.0, "endpoint": "chat.completions",
-              "key_id": "team-a", "model": "chat-a", "latency_s": 0.3}  # fmt: skip
     usage = Usage(prompt_tokens=120, completion_tokens=40, cached_tokens=64)
+    refused = RefusalInfo("invalid_request_error", "messages[3].content", None, "bad")
+
+    def outcome(status: int, stream: bool, **fields: Any) -> RequestOutcome:
+        base: dict[str, Any] = {"usage": usage, "first_chunk_s": None, "error": None,
+                                "stream_end": None, "upstream_s": None}  # fmt: skip
+        return RequestOutcome(
+            request_id="req_0",
+            received_at=0.0,
+            endpoint="chat.completions",
+            key_id="team-a",
+            model="chat-a",
+            latency_s=0.3,
+            status=status,
+            stream=stream,
+            **{**base, **fields},
+        )
+
     outcomes = {
-        "plain 200": RequestOutcome(
-            **common,
-            status=200,
-            stream=False,
-            usage=usage,
-            first_chunk_s=None,
-            error=None,
-            stream_end=None,
-            upstream_s=0.25,
-        ),  # fmt: skip
-        "stream": RequestOutcome(
-            **common,
-            status=200,
-            stream=True,
-            usage=usage,
-            first_chunk_s=0.05,
-            error=None,
-            stream_end="done",
-            upstream_s=0.04,
-        ),  # fmt: skip
-        "400 refusal": RequestOutcome(
-            **common,
-            status=400,
-            stream=False,
-            usage=None,
-            first_chunk_s=None,
-            stream_end=None,
-            error=RefusalInfo("invalid_request_error", "messages[3].content", None, "bad"),
-        ),  # fmt: skip
+        "plain 200": outcome(200, False, upstream_s=0.25),
+        "stream": outcome(200, True, first_chunk_s=0.05, stream_end="done", upstream_s=0.04),
+        "400 refusal": outcome(400, False, usage=None, error=refused),
     }
     results = {}
-    for kind, outcome in outcomes.items():
+    for kind, sample in outcomes.items():
         best = float("inf")
         for _ in range(ROUNDS):
             started = time.perf_counter()
             for _ in range(CALLS):
-                metrics(outcome)
+                metrics(sample)
             best = min(best, time.perf_counter() - started)
         results[kind] = best / CALLS * 1e6
     return results

@@ -41,12 +41,14 @@ class LiveWorkers(Collector):
 
     def __init__(self, path: Path) -> None:
         self._path = path
+        self._reaping = threading.Lock()  # scrapes run in threads: one removes a file once
         # prometheus_client's multiprocess module is not annotated (nor below).
         self._files = MultiProcessCollector(None, str(path))  # type: ignore[no-untyped-call]
 
     def collect(self) -> Iterable[Metric]:
-        for pid in exited_processes(self._path):
-            mark_process_dead(pid, str(self._path))  # type: ignore[no-untyped-call]
+        with self._reaping:
+            for pid in exited_processes(self._path):
+                mark_process_dead(pid, str(self._path))  # type: ignore[no-untyped-call]
         metrics: Iterable[Metric] = self._files.collect()  # type: ignore[no-untyped-call]
         return metrics
 

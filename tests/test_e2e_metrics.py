@@ -5,13 +5,17 @@ parsed with prometheus_client's own parser: every counter moved by exactly
 what was sent (requests, a validation refusal's param, a 429, the engine's
 tokens, a stream's first chunk), summed over the workers; the API port does
 not serve metrics. With two workers on Redis, both count into the one
-listener, and a killed worker's counters stay while its live gauges go.
+listener, and a killed worker's counters stay while its live gauges go. A metrics
+port in use stops start-up with a configuration error.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.e2e
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 StartServer = Callable[..., AbstractContextManager[Any]]
 WAIT_S = 30.0  # a worker's start on a machine shared with other suites
 CHAT = "chat.completions"
@@ -279,3 +284,30 @@ def test_two_workers_are_summed_on_one_listener_and_a_killed_worker_keeps_its_co
         assert not (directory / f"gauge_livemostrecent_{killed}.db").exists()
         assert_moved_by_what_was_sent(before, again, sent)  # its counts stay: counters never drop
         assert again.value("gateway_engine_serving", engine="reference") == 1  # the other's
+
+
+def test_a_metrics_port_in_use_stops_start_up_with_a_configuration_error(
+    gateway_config: Path, unused_port: Callable[[], int]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        environment |= {
+            "GATEWAY_CONFIG": str(gateway_config),
+            "GATEWAY_PORT": str(unused_port()),
+            "GATEWAY_METRICS_PORT": str(busy),
+        }
+        started = subprocess.run(
+            [sys.executable, "-m", "gateway.serve"],
+            cwd=REPO_ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert started.returncode == 2
+    assert started.stderr.startswith("configuration error: ")
+    assert f"metrics listener on 127.0.0.1:{busy}: Address already in use" in started.stderr
+    assert "Traceback" not in started.stderr

@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: system-deps install browser-deps regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway bench-soak bench-memory bench-access-log surface-diff trial-datamodel-codegen \
+	bench-validator bench-gateway bench-soak bench-memory bench-access-log bench-metrics surface-diff trial-datamodel-codegen \
 	accept-snapshots bump-rehearsal
 
 # redis-server (shared rate-limit tests), chromium (the browser tests) and npm (the
@@ -76,6 +76,9 @@ bench-memory: install
 
 bench-access-log: install
 	$(PYTHON) bench/access_log_bench.py
+
+bench-metrics: install
+	$(PYTHON) bench/metrics_bench.py
 
 surface-diff: install
 	$(PYTHON) -m generator surface-diff

@@ -69,6 +69,7 @@ def main() -> int:
             "PYTHONPATH": str(ROOT),
             "GATEWAY_CONFIG": str(config / "gateway.yaml"),
             "GATEWAY_PORT": str(gateway_port),
+            "GATEWAY_METRICS_PORT": str(free_port()),
             "GATEWAY_LOG_LEVEL": "warning",
             "GATEWAY_RPM": "100000",
             "GATEWAY_TPM": "1000000000",

@@ -359,6 +359,10 @@ def running_servers(workdir: Path) -> Iterator[dict[str, Server]]:
                     "GATEWAY_CONFIG": str(config),
                     "GATEWAY_HOST": HOST,
                     "GATEWAY_PORT": str(gateway_port),
+                    # Metrics on a free port; an empty GATEWAY_METRICS_PORT measures them off.
+                    "GATEWAY_METRICS_PORT": os.environ.get(
+                        "GATEWAY_METRICS_PORT", str(free_port())
+                    ),
                     "GATEWAY_LOG_LEVEL": "warning",
                     "GATEWAY_RPM": "100000000",
                     "GATEWAY_TPM": "1000000000000",

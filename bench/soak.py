@@ -173,7 +173,11 @@ def started(directory: Path) -> Iterator[Stack]:
     gateways = []
     for index in range(2):
         port = free_port()
-        settings = {"GATEWAY_CONFIG": str(config), "GATEWAY_PORT": str(port)}
+        settings = {
+            "GATEWAY_CONFIG": str(config),
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_METRICS_PORT": str(free_port()),  # each replica its own, as deployed
+        }
         process = Process(
             f"gateway {index}",
             [sys.executable, "-m", "gateway.serve"],

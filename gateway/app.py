@@ -10,7 +10,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,6 +35,9 @@ from gateway.ops.request_ids import RESPONSE_HEADER, RequestIds, scope_request_i
 from gateway.upstream.client import Upstream
 from gateway.upstream.health import HealthMonitor
 from generated.routes import build_routes
+
+if TYPE_CHECKING:
+    from gateway.ops.metrics import GatewayMetrics
 
 log = logging.getLogger("gateway")
 
@@ -72,6 +75,9 @@ def build_app(
     health = HealthMonitor(upstream, engines, config.timeouts.health_interval_s)
     bodies = BodyBudget(config.max_inflight_body_bytes)
     access: list[Observer] = [AccessLog()] if config.logging.access == "json" else []
+    metrics = _metrics(config, catalog, keys, health)
+    if metrics is not None:
+        observers = [*observers, metrics]
     gateway = Gateway(
         catalog,
         keys,
@@ -90,9 +96,13 @@ def build_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await upstream.start()
         await health.start()
+        if metrics is not None:
+            await metrics.start()
         try:
             yield
         finally:
+            if metrics is not None:
+                await metrics.stop()
             await health.stop()
             await gateway.limiter.close()
             await upstream.close()
@@ -111,6 +121,7 @@ def build_app(
     app.router.redirect_slashes = False
     app.state.gateway = gateway
     app.state.readiness = readiness
+    app.state.metrics = metrics
     return app
 
 
@@ -127,6 +138,22 @@ def _readiness(gateway: Gateway) -> Readiness:
         readiness.add("redis", gateway.limiter.problem)
     readiness.add("shutdown", shutdown_check(drain), cached=False)
     return readiness
+
+
+def _metrics(
+    config: Config, catalog: IndexedCatalog, keys: KeyStore, health: HealthMonitor
+) -> GatewayMetrics | None:
+    """The metrics observer, told every health check; None when `metrics.port` is null."""
+    if not config.metrics.enabled:
+        return None
+    # Imported only now: under gateway.serve, prometheus_client must be imported after
+    # the multiprocess directory is set (gateway.ops.metrics_dir), so `import gateway.app`
+    # must not import it.
+    from gateway.ops.metrics import gateway_metrics
+
+    metrics = gateway_metrics(catalog.models, keys.ids)
+    health.listen(metrics.engine_health)
+    return metrics
 
 
 def _middleware(config: Config, bodies: BodyBudget) -> list[Middleware]:

@@ -27,6 +27,9 @@ Environment overrides (each wins over the file):
   GATEWAY_LOG_LEVEL, GATEWAY_LOG_FORMAT  the one log handler's level and format
   GATEWAY_ACCESS_LOG        json (one JSON line per request on stderr, the default) or off
   GATEWAY_ACCESS_LOG_LEVEL  the access log's own level (info; warning or above silences it)
+  GATEWAY_METRICS_HOST, GATEWAY_METRICS_PORT  where Prometheus metrics are served, on a port
+                            of their own (default 127.0.0.1:9464); an empty port (or `none`,
+                            `off`) switches them off
 """
 
 from __future__ import annotations
@@ -69,6 +72,17 @@ class Logging(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     access_level: str = "info"
 
 
+class Metrics(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Prometheus metrics, on a listener of their own: never on the API's port."""
+
+    host: str = "127.0.0.1"  # loopback: scraped by a local agent, not reachable by API clients
+    port: int | None = 9464  # None switches metrics off
+
+    @property
+    def enabled(self) -> bool:
+        return self.port is not None
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     catalog: str
     keys: str
@@ -84,6 +98,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     limits: Limits = Limits()
     timeouts: Timeouts = Timeouts()
     logging: Logging = Logging()
+    metrics: Metrics = Metrics()
 
     @property
     def base_url(self) -> str:
@@ -125,7 +140,11 @@ _ENV: dict[str, tuple[str, ...]] = {
     "GATEWAY_LOG_FORMAT": ("logging", "format"),
     "GATEWAY_ACCESS_LOG": ("logging", "access"),
     "GATEWAY_ACCESS_LOG_LEVEL": ("logging", "access_level"),
+    "GATEWAY_METRICS_HOST": ("metrics", "host"),
+    "GATEWAY_METRICS_PORT": ("metrics", "port"),
 }
+
+_SWITCHED_OFF = ("", "none", "null", "off")
 
 
 def config_path(environ: Mapping[str, str] = os.environ) -> Path:
@@ -158,6 +177,8 @@ def _env_value(variable: str, raw: str) -> Any:
         return [origin.strip() for origin in raw.split(",") if origin.strip()]
     if variable == "GATEWAY_REDIS_URL" and not raw.strip():
         return None
+    if variable == "GATEWAY_METRICS_PORT" and raw.strip().lower() in _SWITCHED_OFF:
+        return None
     return raw
 
 
@@ -178,6 +199,7 @@ def _check(config: Config, path: Path) -> None:
     if config.max_connections < 1:
         raise ConfigError(path, "max_connections must be positive")
     _check_timeouts(config.timeouts, path)
+    _check_metrics(config, path)
     for name in ("level", "access_level"):
         if getattr(config.logging, name).upper() not in _LOG_LEVELS:
             levels = ", ".join(_LOG_LEVELS).lower()
@@ -204,6 +226,21 @@ def _check(config: Config, path: Path) -> None:
 
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _check_metrics(config: Config, path: Path) -> None:
+    port = config.metrics.port
+    if port is None:
+        return
+    if not 0 < port < 65536:
+        raise ConfigError(path, f"metrics.port must be 1..65535 or null (off), got {port}")
+    if port == config.port:
+        raise ConfigError(
+            path,
+            f"metrics.port must differ from port ({port}): metrics are never served to API clients",
+        )
+    if not config.metrics.host.strip():
+        raise ConfigError(path, "metrics.host must name an interface, e.g. 127.0.0.1")
 
 
 def _check_timeouts(timeouts: Timeouts, path: Path) -> None:

@@ -12,10 +12,11 @@ matrix answers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -63,6 +64,9 @@ class RequestOutcome:
     first_chunk_s: float | None  # streams: to the first chunk sent to the client
     error: RefusalInfo | None  # a refusal, or the error event that ended a stream
     stream_end: StreamEnd | None
+    # Waiting for the engine: its whole answer, or a stream's response headers; None
+    # when the request never reached an engine.
+    upstream_s: float | None = None
 
 
 class Observer(Protocol):
@@ -104,6 +108,7 @@ class Trace:
     stream: bool = False
     usage: Usage | None = None
     first_chunk_s: float | None = None
+    upstream_s: float | None = None
     reported: bool = False
 
     def answered(self, status: int) -> None:
@@ -122,6 +127,15 @@ class Trace:
         if self.first_chunk_s is None:
             self.first_chunk_s = time.perf_counter() - self.started
 
+    @contextlib.contextmanager
+    def upstream(self) -> Iterator[None]:
+        """Times the wait for the engine inside, however it ends (a failure took time too)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.upstream_s = time.perf_counter() - started
+
     def _report(self, status: int, error: RefusalInfo | None, end: StreamEnd | None) -> None:
         if self.reported:  # a stream's end can be seen twice (relay, response): once only
             return
@@ -139,6 +153,7 @@ class Trace:
             first_chunk_s=self.first_chunk_s,
             error=error,
             stream_end=end,
+            upstream_s=self.upstream_s,
         )
         self.observers.notify(outcome)
 

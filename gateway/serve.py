@@ -9,7 +9,9 @@ This is the production entry point too: it runs uvicorn with the gateway's
 guarded protocol (header deadline, connection cap: gateway.http.guard), its
 one log handler (gateway.logs), and a shutdown bounded by `timeouts.drain_s`
 (gateway.http.drain). `--workers N` (N > 1) needs `redis_url`: in-memory limits
-are per process and would admit N times each limit.
+are per process and would admit N times each limit. Prometheus metrics, unless
+`metrics.port` is null, are served by this process on their own port, summed
+over the workers (gateway.ops.metrics_exposure).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -29,6 +32,10 @@ from gateway.app import create_app
 from gateway.config import DEFAULT_CONFIG, Config, config_path, load_config
 from gateway.config_errors import ConfigError
 from gateway.logs import dict_config
+from gateway.ops import metrics_dir
+
+if TYPE_CHECKING:
+    from gateway.ops.metrics_exposure import MetricsListener
 
 LOCAL_KEY_HINT = "sk-local-dev-0000000000000000000000000000 (see config/keys.yaml)"
 
@@ -63,11 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     path = config_path()
+    run_dir: Path | None = None
     try:
         config = load_config(path)
-        create_app(path)  # fail fast on a bad catalog or keys file, before anything starts
         _check_workers(config, path, args.workers)
+        if config.metrics.enabled:  # before create_app imports prometheus_client
+            run_dir = metrics_dir.fresh_multiprocess_dir()
+        create_app(path)  # fail fast on a bad catalog or keys file, before anything starts
+        listener = _start_metrics(config, path, run_dir)
     except ConfigError as error:
+        if run_dir is not None:
+            metrics_dir.remove_multiprocess_dir(run_dir)
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     embedded = Path(path).resolve() == DEFAULT_CONFIG.resolve()
@@ -104,10 +117,32 @@ def main(argv: list[str] | None = None) -> int:
             backlog=2048,
         )
     finally:
+        if listener is not None:
+            listener.stop()
+        if run_dir is not None:
+            metrics_dir.remove_multiprocess_dir(run_dir)
         if engine is not None:
             engine.terminate()
             engine.wait(timeout=10)
     return 0
+
+
+def _start_metrics(config: Config, path: Path, run_dir: Path | None) -> MetricsListener | None:
+    """The one metrics listener of this run (None when off); a port it cannot bind is a
+    configuration error, like the API's."""
+    if run_dir is None or config.metrics.port is None:
+        return None
+    # Imported here: it imports prometheus_client, which must come after run_dir is set.
+    from gateway.ops.metrics_exposure import MetricsListener
+
+    where = f"{config.metrics.host}:{config.metrics.port}"
+    listener = MetricsListener(config.metrics.host, config.metrics.port, run_dir)
+    try:
+        listener.start()
+    except OSError as error:
+        raise ConfigError(path, f"metrics listener on {where}: {error.strerror or error}") from None
+    print(f"metrics on http://{where}/metrics")
+    return listener
 
 
 def _exit(signum: int, frame: object) -> None:

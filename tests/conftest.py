@@ -232,6 +232,8 @@ def write_gateway_config(
         "keys": "keys.yaml",
         "limits": {"requests_per_minute": 100_000, "tokens_per_minute": 100_000_000},
         "timeouts": {"connect_s": 1, "upstream_s": 30, "health_interval_s": 5},
+        # Off: many test gateways run at once; the metrics tests give theirs a free port.
+        "metrics": {"port": None},
     }
     (directory / "catalog.yaml").write_text(yaml.safe_dump(catalog, sort_keys=False))
     (directory / "keys.yaml").write_text(yaml.safe_dump(keys, sort_keys=False))

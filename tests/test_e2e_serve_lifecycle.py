@@ -159,6 +159,7 @@ def test_sigterm_to_serve_stops_the_reference_engine_it_started(
     environment |= {
         "GATEWAY_CONFIG": str(config / "gateway.yaml"),
         "GATEWAY_PORT": str(gateway_port),
+        "GATEWAY_METRICS_PORT": str(unused_port()),  # not the embedded 9464: suites run at once
     }
     command = [sys.executable, "-m", "gateway.serve", "--with-reference-engine"]
     serve = subprocess.Popen(

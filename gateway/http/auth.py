@@ -87,6 +87,11 @@ class KeyStore:
     def __len__(self) -> int:
         return len(self._records_by_hash)
 
+    @property
+    def ids(self) -> frozenset[str]:
+        """Every key's id (never the key): the bounded values of a `key_id` label."""
+        return frozenset(record.id for record in self._records_by_hash.values())
+
     def authenticate(self, authorization_header: str | None) -> KeyRecord:
         """The caller's record, or a 401 `ApiError` worded like api.openai.com's."""
         key = _bearer_key(authorization_header)

@@ -279,7 +279,8 @@ class Gateway:
             if trace.stream:
                 stream = StreamPlan(model, trace, withhold_usage=ask_usage, settle=settle)
                 return await self._stream(url, forwarded, answer_headers, stream)
-            reply = await self.forward(url, forwarded, model, trace.request_id)
+            with trace.upstream():
+                reply = await self.forward(url, forwarded, model, trace.request_id)
             trace.usage = usage_of(reply.payload)
             settle(trace.usage)
             payload = rewrite(route.response, reply.payload, model, typed)
@@ -303,7 +304,8 @@ class Gateway:
     ) -> Response:
         model, trace = plan.model, plan.trace
         async with self.drain.bounded():
-            upstream = await self.upstream.open_stream(url, body, model.id, trace.request_id)
+            with trace.upstream():
+                upstream = await self.upstream.open_stream(url, body, model.id, trace.request_id)
         return ObservedStream(
             relay(upstream, model, self.docs_url, self.drain, trace, plan),
             trace,

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
 
 from gateway.upstream.client import Upstream
 
 log = logging.getLogger("gateway.upstream.health")
+
+# Told after every check: engine name -> whether it is serving (e.g. the metrics' gauge).
+HealthListener = Callable[[Mapping[str, bool]], None]
 
 
 class HealthMonitor:
@@ -18,11 +22,16 @@ class HealthMonitor:
         self._interval_s = interval_s
         self.serving: frozenset[str] = frozenset()
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[HealthListener] = []
 
     @property
     def interval_s(self) -> float:
         """How long a failed engine can stay marked down after it is back."""
         return self._interval_s
+
+    def listen(self, listener: HealthListener) -> None:
+        """`listener` gets every check's result, from the next check on."""
+        self._listeners.append(listener)
 
     async def start(self) -> None:
         await self.check_once()
@@ -41,6 +50,14 @@ class HealthMonitor:
         if serving != self.serving:
             log.info("engines serving: %s", ", ".join(sorted(serving)) or "none")
         self.serving = serving
+        self._tell({name: name in serving for name in names})
+
+    def _tell(self, states: Mapping[str, bool]) -> None:
+        for listener in self._listeners:
+            try:
+                listener(states)
+            except Exception:  # a listener's bug must not stop the health checks
+                log.exception("health listener %r failed", listener)
 
     async def _loop(self) -> None:
         while True:

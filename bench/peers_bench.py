@@ -123,7 +123,8 @@ def run_step(argv: Sequence[str | Path], timeout: float, cwd: Path | None = None
     except (OSError, subprocess.TimeoutExpired) as error:
         raise InstallError(str(error)) from error
     if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).splitlines()[-5:])
+        lines = (done.stdout + done.stderr).splitlines()
+        tail = "\n".join([line for line in lines if not line.startswith("WARNING:")][-5:])
         raise InstallError(f"{Path(str(argv[0])).name} exited {done.returncode}:\n{tail}")
     return done.stdout.strip()
 
@@ -403,6 +404,14 @@ def probe_off_spec(targets: Sequence[Target]) -> dict[str, OffSpec]:
 # ---- the rounds ----------------------------------------------------------------
 
 
+def warm_up(targets: Sequence[Target], loads: dict[str, LoadGenerator], seconds: float) -> None:
+    """Untimed load on each target once: Node's JIT and Python's caches settle first."""
+    for target in targets:
+        result = loads[target.name].run(target.server.port, 8, seconds)
+        if result.errors:
+            raise RuntimeError(f"{target.name}: {result.errors} errors during the warm-up")
+
+
 def run_rounds(
     targets: Sequence[Target], loads: dict[str, LoadGenerator], settings: Settings, quiet: bool
 ) -> dict[str, Samples]:
@@ -492,7 +501,7 @@ def cpu_cell(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.0f} µs"
 
 
-def environment_lines(load: LoadGenerator, settings: Settings) -> list[str]:
+def environment_lines(load: LoadGenerator, settings: Settings, warmup_s: float) -> list[str]:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return [
         f"machine: {cpus} CPUs, {platform.machine()}, Python {platform.python_version()}; "
@@ -501,53 +510,57 @@ def environment_lines(load: LoadGenerator, settings: Settings) -> list[str]:
         f"latency: 1 connection, {settings.requests} timed requests after {settings.warmup} "
         f"warm-up; throughput: {settings.connections} connections, {settings.duration:g} s "
         f"after {THROUGHPUT_WARMUP_S:g} s warm-up; load generator: {load.describe()}",
+        f"before the rounds: {warmup_s:g} s of untimed wrk load (8 connections) on each target; "
         f"rounds: {settings.rounds}, order alternating; medians over rounds; added latency and "
         "% of the engine are medians of per-round pairs",
-        f"load average (1 min) at the start: {settings.load_average:.2f}",
+        f"load average (1 min) at the start: {settings.load_average:.2f} (anything else "
+        "running on these CPUs counts as noise)",
         "CPU/req: user+system CPU of the target's process and its descendants during the "
         "throughput runs, per request (the engine's own CPU is not included)",
-        'off-spec body: the same request with "temperature": "hot"; the engine itself does not '
-        "validate",
+        'off-spec body: the same request with "temperature": "hot" (the engine itself '
+        "accepts it); reached the engine = the engine's GET /debug/received lists it",
     ]
 
 
-def render_text(rows: Sequence[Row], load: LoadGenerator, settings: Settings) -> str:
-    c = settings.connections
+def added_cell(row: Row) -> str:
+    return "-" if row.name == ENGINE else f"{row.added_ms:+.3f} ms"
+
+
+def render_text(rows: Sequence[Row], connections: int, notes: Sequence[str]) -> str:
     header = (
-        f"{'target':<17}{'median':>10}{'added':>10}{'p99':>10}{f'req/s @{c}':>12}"
-        f"{'% engine':>10}{'CPU/req':>11}  validates"
+        f"{'target':<17}{'median':>12}{'added':>12}{'p99':>12}{f'req/s @{connections}':>12}"
+        f"{'% engine':>10}{'CPU/req':>12}  validates"
     )
     lines = ["Peers benchmark: the same engine, the same load, through each target", ""]
     lines += [header, "-" * len(header)]
     for r in rows:
         lines.append(
-            f"{r.name:<17}{r.median_ms:>7.3f} ms{r.added_ms:>+7.3f} ms{r.p99_ms:>7.3f} ms"
-            f"{r.rps:>12,.0f}{r.share:>10.1%}{cpu_cell(r.cpu_us):>11}  "
+            f"{r.name:<17}{r.median_ms:>9.3f} ms{added_cell(r):>12}{r.p99_ms:>9.3f} ms"
+            f"{r.rps:>12,.0f}{r.share:>10.1%}{cpu_cell(r.cpu_us):>12}  "
             f"{validates(r.name, r.off_spec)}"
         )
     lines += ["", "versions:"]
     lines += [f"  {r.name}: {r.version}" for r in rows]
     lines += ["off-spec body:"]
     lines += [f"  {r.name}: {off_spec_cell(r.off_spec)}" for r in rows]
-    lines += ["", *environment_lines(load, settings)]
+    lines += ["", *notes]
     return "\n".join(lines)
 
 
-def render_markdown(rows: Sequence[Row], load: LoadGenerator, settings: Settings) -> str:
-    c = settings.connections
+def render_markdown(rows: Sequence[Row], connections: int, notes: Sequence[str]) -> str:
     lines = [
-        f"| target | version | median, 1 conn | added | p99, 1 conn | req/s, {c} conns "
-        '| % of engine | CPU/req | `temperature: "hot"` |',
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        f"| target | version | median, 1 conn | added | p99, 1 conn | req/s, {connections} "
+        'conns | % of engine | CPU/req | validates | `temperature: "hot"` |',
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
-        added = "-" if r.name == ENGINE else f"+{r.added_ms:.3f} ms"
         lines.append(
-            f"| {r.name} | {r.version} | {r.median_ms:.3f} ms | {added} | {r.p99_ms:.3f} ms "
-            f"| {r.rps:,.0f} | {r.share:.1%} | {cpu_cell(r.cpu_us)} | {off_spec_cell(r.off_spec)} |"
+            f"| {r.name} | {r.version} | {r.median_ms:.3f} ms | {added_cell(r)} "
+            f"| {r.p99_ms:.3f} ms | {r.rps:,.0f} | {r.share:.1%} | {cpu_cell(r.cpu_us)} "
+            f"| {validates(r.name, r.off_spec)} | {off_spec_cell(r.off_spec)} |"
         )
     lines.append("")
-    lines += [f"- {line}" for line in environment_lines(load, settings)]
+    lines += [f"- {line}" for line in notes]
     return "\n".join(lines)
 
 
@@ -561,6 +574,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--requests", type=positive_int, default=300, help="timed, 1 conn")
     parser.add_argument("--warmup", type=positive_int, default=50, help="untimed, 1 conn")
     parser.add_argument("--connections", type=positive_int, default=32)
+    parser.add_argument(
+        "--warmup-s", type=positive_float, default=3.0, help="untimed load per target, once"
+    )
     parser.add_argument("--duration", type=positive_float, default=5.0, help="s per load run")
     parser.add_argument(
         "--peers",
@@ -580,38 +596,42 @@ def chosen_peers(text: str) -> list[str]:
     return names
 
 
+def measure(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], list[str]]:
+    """Start the targets, prove and probe them, run the rounds: the rows and their notes."""
+    settings = Settings(
+        args.rounds,
+        args.warmup,
+        args.requests,
+        args.connections,
+        float(max(1, round(args.duration))),  # wrk takes whole seconds
+        os.getloadavg()[0],
+    )
+    with running_targets(workdir, args.scratch, chosen_peers(args.peers)) as targets:
+        loads = {}
+        for target in targets:
+            # One wrk script per target, with the headers that target needs.
+            (workdir / target.name).mkdir()
+            loads[target.name] = LoadGenerator(workdir / target.name, "wrk", target.headers)
+        check_answers(targets)
+        off_spec = probe_off_spec(targets)
+        warm_up(targets, loads, args.warmup_s)
+        samples = run_rounds(targets, loads, settings, args.quiet)
+    rows = summarise(targets, samples, off_spec)
+    return rows, environment_lines(loads[ENGINE], settings, args.warmup_s)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    peers = chosen_peers(args.peers)
     signal.signal(signal.SIGTERM, exit_on_sigterm)
     args.scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="peers-bench-") as tmp:
-        workdir = Path(tmp)
         try:
-            with running_targets(workdir, args.scratch, peers) as targets:
-                loads = {}
-                for target in targets:
-                    # One wrk script per target: its own headers.
-                    (workdir / target.name).mkdir()
-                    loads[target.name] = LoadGenerator(workdir / target.name, "wrk", target.headers)
-                load = loads[ENGINE]
-                settings = Settings(
-                    args.rounds,
-                    args.warmup,
-                    args.requests,
-                    args.connections,
-                    float(max(1, round(args.duration))),  # wrk takes whole seconds
-                    os.getloadavg()[0],
-                )
-                check_answers(targets)
-                off_spec = probe_off_spec(targets)
-                samples = run_rounds(targets, loads, settings, args.quiet)
+            rows, notes = measure(args, Path(tmp))
         except (RuntimeError, OSError, HttpError, subprocess.TimeoutExpired) as error:
             print(f"peers benchmark could not measure: {error}", file=sys.stderr)
             return 1
-        rows = summarise(targets, samples, off_spec)
-        render = render_markdown if args.markdown else render_text
-        print(render(rows, load, settings))
+    render = render_markdown if args.markdown else render_text
+    print(render(rows, args.connections, notes))
     return 0
 
 

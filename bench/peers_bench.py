@@ -4,8 +4,10 @@ Run as `python bench/peers_bench.py` (or `make bench-peers`); add `--markdown`
 for the README table. Optional: not in CI, not in `make test`. Like
 `bench/gateway_bench.py`, whose servers, latency loop, wrk load and /proc CPU
 reading it imports, it exits 0 whatever the figures, and non-zero only when it
-could not measure (the engine or this gateway did not start, a request failed,
-wrk reported errors).
+could not measure (the engine or this gateway did not start, a target did not
+answer its first request with the engine's completion, wrk reported errors on
+the engine or this gateway). A peer's wrk errors (timeouts, resets) are counted
+and reported with its figures.
 
 Four targets run side by side on loopback, all in front of one reference
 engine (`python -m reference_engine`):
@@ -66,6 +68,7 @@ from gateway_bench import (  # bench/ is the script's directory, on sys.path
     MOCK,
     MODEL,
     PATH,
+    REQUEST_TIMEOUT_S,
     ROOT,
     THROUGHPUT_WARMUP_S,
     Connection,
@@ -404,18 +407,29 @@ def probe_off_spec(targets: Sequence[Target]) -> dict[str, OffSpec]:
 # ---- the rounds ----------------------------------------------------------------
 
 
+# The engine and this gateway must answer every request; a peer's wrk errors (timeouts
+# past REQUEST_TIMEOUT_S, resets, non-2xx) are part of what is measured and reported.
+MUST_NOT_FAIL: Final = (ENGINE, THIS_GATEWAY)
+
+
+def check_errors(target: Target, errors: int, during: str) -> None:
+    if errors and target.name in MUST_NOT_FAIL:
+        raise RuntimeError(f"{target.name}: {errors} load-generator errors during {during}")
+
+
 def warm_up(targets: Sequence[Target], loads: dict[str, LoadGenerator], seconds: float) -> None:
     """Untimed load on each target once: Node's JIT and Python's caches settle first."""
     for target in targets:
         result = loads[target.name].run(target.server.port, 8, seconds)
-        if result.errors:
-            raise RuntimeError(f"{target.name}: {result.errors} errors during the warm-up")
+        check_errors(target, result.errors, "the warm-up")
 
 
 def run_rounds(
     targets: Sequence[Target], loads: dict[str, LoadGenerator], settings: Settings, quiet: bool
-) -> dict[str, Samples]:
+) -> tuple[dict[str, Samples], dict[str, int]]:
+    """Per target: the samples of each round, and the wrk errors summed over the rounds."""
     samples = {t.name: Samples() for t in targets}
+    errors = dict.fromkeys(samples, 0)
     for index in range(settings.rounds):
         order = targets if index % 2 == 0 else targets[::-1]
         for target in order:
@@ -426,8 +440,8 @@ def run_rounds(
             cpu_before = tree_cpu_seconds(pids)
             result = load.run(port, settings.connections, settings.duration)
             cpu_after = tree_cpu_seconds(pids)
-            if result.errors:
-                raise RuntimeError(f"{target.name}: {result.errors} load-generator errors")
+            check_errors(target, result.errors, "a timed run")
+            errors[target.name] += result.errors
             s = samples[target.name]
             s.median_us.append(latency.median_us)
             s.p99_us.append(latency.p99_us)
@@ -438,11 +452,11 @@ def run_rounds(
                 print(
                     f"  round {index + 1}/{settings.rounds} {target.name:<16} median "
                     f"{latency.median_us / 1000:.3f} ms  p99 {latency.p99_us / 1000:.3f} ms  "
-                    f"{result.rps:,.0f} req/s  ({len(pids)} process(es))",
+                    f"{result.rps:,.0f} req/s  {result.errors} errors  ({len(pids)} process(es))",
                     file=sys.stderr,
                     flush=True,
                 )
-    return samples
+    return samples, errors
 
 
 # ---- report --------------------------------------------------------------------
@@ -458,11 +472,15 @@ class Row:
     rps: float
     share: float
     cpu_us: float | None
+    errors: int
     off_spec: OffSpec
 
 
 def summarise(
-    targets: Sequence[Target], samples: dict[str, Samples], off_spec: dict[str, OffSpec]
+    targets: Sequence[Target],
+    samples: dict[str, Samples],
+    errors: dict[str, int],
+    off_spec: dict[str, OffSpec],
 ) -> list[Row]:
     engine = samples[ENGINE]
     rows = []
@@ -480,6 +498,7 @@ def summarise(
                 statistics.median(s.rps),
                 statistics.median(shares),
                 statistics.median(s.cpu_us) if s.cpu_us else None,
+                errors[target.name],
                 off_spec[target.name],
             )
         )
@@ -517,6 +536,8 @@ def environment_lines(load: LoadGenerator, settings: Settings, warmup_s: float) 
         "running on these CPUs counts as noise)",
         "CPU/req: user+system CPU of the target's process and its descendants during the "
         "throughput runs, per request (the engine's own CPU is not included)",
+        f"wrk errors: summed over the timed runs (a request unanswered after "
+        f"{REQUEST_TIMEOUT_S:g} s, a reset, a non-2xx answer); only peers may have any",
         'off-spec body: the same request with "temperature": "hot" (the engine itself '
         "accepts it); reached the engine = the engine's GET /debug/received lists it",
     ]
@@ -529,14 +550,14 @@ def added_cell(row: Row) -> str:
 def render_text(rows: Sequence[Row], connections: int, notes: Sequence[str]) -> str:
     header = (
         f"{'target':<17}{'median':>12}{'added':>12}{'p99':>12}{f'req/s @{connections}':>12}"
-        f"{'% engine':>10}{'CPU/req':>12}  validates"
+        f"{'% engine':>10}{'CPU/req':>12}{'errors':>8}  validates"
     )
     lines = ["Peers benchmark: the same engine, the same load, through each target", ""]
     lines += [header, "-" * len(header)]
     for r in rows:
         lines.append(
             f"{r.name:<17}{r.median_ms:>9.3f} ms{added_cell(r):>12}{r.p99_ms:>9.3f} ms"
-            f"{r.rps:>12,.0f}{r.share:>10.1%}{cpu_cell(r.cpu_us):>12}  "
+            f"{r.rps:>12,.0f}{r.share:>10.1%}{cpu_cell(r.cpu_us):>12}{r.errors:>8}  "
             f"{validates(r.name, r.off_spec)}"
         )
     lines += ["", "versions:"]
@@ -550,14 +571,14 @@ def render_text(rows: Sequence[Row], connections: int, notes: Sequence[str]) -> 
 def render_markdown(rows: Sequence[Row], connections: int, notes: Sequence[str]) -> str:
     lines = [
         f"| target | version | median, 1 conn | added | p99, 1 conn | req/s, {connections} "
-        'conns | % of engine | CPU/req | validates | `temperature: "hot"` |',
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---|",
+        'conns | % of engine | CPU/req | wrk errors | validates | `temperature: "hot"` |',
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.name} | {r.version} | {r.median_ms:.3f} ms | {added_cell(r)} "
             f"| {r.p99_ms:.3f} ms | {r.rps:,.0f} | {r.share:.1%} | {cpu_cell(r.cpu_us)} "
-            f"| {validates(r.name, r.off_spec)} | {off_spec_cell(r.off_spec)} |"
+            f"| {r.errors} | {validates(r.name, r.off_spec)} | {off_spec_cell(r.off_spec)} |"
         )
     lines.append("")
     lines += [f"- {line}" for line in notes]
@@ -615,8 +636,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], list[st
         check_answers(targets)
         off_spec = probe_off_spec(targets)
         warm_up(targets, loads, args.warmup_s)
-        samples = run_rounds(targets, loads, settings, args.quiet)
-    rows = summarise(targets, samples, off_spec)
+        samples, errors = run_rounds(targets, loads, settings, args.quiet)
+    rows = summarise(targets, samples, errors, off_spec)
     return rows, environment_lines(loads[ENGINE], settings, args.warmup_s)
 
 

@@ -33,7 +33,7 @@ is gateway_bench's: 1-connection latency (median, p99) and wrk at
 rounds; added latency and the share of the engine's throughput are medians of
 per-round paired values. CPU per request sums the target's front process and its
 descendants (a peer may run several). Then one off-spec body
-(`temperature: "hot"`) goes to each target: its status, and whether it reached
+(`"temperature": "hot"`) goes to each target: its status, and whether it reached
 the engine (the engine lists what it received at GET /debug/received).
 
 Everything is bounded in time (installs, start-up, each run) and every process
@@ -505,15 +505,21 @@ def summarise(
     return rows
 
 
-def off_spec_cell(result: OffSpec) -> str:
-    reached = "reached the engine" if result.reached_engine else "stopped before the engine"
-    return f"HTTP {result.status}, {reached} ({result.message})"
+def off_spec_cell(row: Row) -> str:
+    """What the target did with the off-spec body: its status, and whether it forwarded it."""
+    result = row.off_spec
+    if row.name == ENGINE:
+        return f"{result.status} (the engine itself)"
+    if not result.reached_engine:
+        return f"{result.status} `{result.message}`, not forwarded"
+    answer = "" if result.message == "a completion" else f" `{result.message}`"
+    return f"{result.status}{answer}, forwarded to the engine as is"
 
 
-def validates(name: str, result: OffSpec) -> str:
-    if name == ENGINE:
+def validates(row: Row) -> str:
+    if row.name == ENGINE:
         return "-"
-    return "no" if result.reached_engine else "yes"
+    return "no" if row.off_spec.reached_engine else "yes"
 
 
 def cpu_cell(value: float | None) -> str:
@@ -558,12 +564,12 @@ def render_text(rows: Sequence[Row], connections: int, notes: Sequence[str]) -> 
         lines.append(
             f"{r.name:<17}{r.median_ms:>9.3f} ms{added_cell(r):>12}{r.p99_ms:>9.3f} ms"
             f"{r.rps:>12,.0f}{r.share:>10.1%}{cpu_cell(r.cpu_us):>12}{r.errors:>8}  "
-            f"{validates(r.name, r.off_spec)}"
+            f"{validates(r)}"
         )
     lines += ["", "versions:"]
     lines += [f"  {r.name}: {r.version}" for r in rows]
     lines += ["off-spec body:"]
-    lines += [f"  {r.name}: {off_spec_cell(r.off_spec)}" for r in rows]
+    lines += [f"  {r.name}: {off_spec_cell(r)}" for r in rows]
     lines += ["", *notes]
     return "\n".join(lines)
 
@@ -571,14 +577,14 @@ def render_text(rows: Sequence[Row], connections: int, notes: Sequence[str]) -> 
 def render_markdown(rows: Sequence[Row], connections: int, notes: Sequence[str]) -> str:
     lines = [
         f"| target | version | median, 1 conn | added | p99, 1 conn | req/s, {connections} "
-        'conns | % of engine | CPU/req | wrk errors | validates | `temperature: "hot"` |',
+        'conns | % of engine | CPU/req | wrk errors | validates | `"temperature": "hot"` |',
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.name} | {r.version} | {r.median_ms:.3f} ms | {added_cell(r)} "
             f"| {r.p99_ms:.3f} ms | {r.rps:,.0f} | {r.share:.1%} | {cpu_cell(r.cpu_us)} "
-            f"| {r.errors} | {validates(r.name, r.off_spec)} | {off_spec_cell(r.off_spec)} |"
+            f"| {r.errors} | {validates(r)} | {off_spec_cell(r)} |"
         )
     lines.append("")
     lines += [f"- {line}" for line in notes]

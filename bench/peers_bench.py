@@ -417,11 +417,29 @@ def check_errors(target: Target, errors: int, during: str) -> None:
         raise RuntimeError(f"{target.name}: {errors} load-generator errors during {during}")
 
 
+SETTLE_TRIES: Final = 6
+
+
+def settle(target: Target) -> None:
+    """Until one request is answered: a server that goes on with the requests wrk left
+    unanswered when it stopped (LiteLLM does) must not start the next run still busy."""
+    for _ in range(SETTLE_TRIES):
+        try:
+            status, body = ask(target, target.request())
+        except (OSError, HttpError):
+            continue  # bounded: each try times out after REQUEST_TIMEOUT_S
+        if status != 200:
+            raise RuntimeError(f"{target.name} answered HTTP {status} after a run: {body[:200]!r}")
+        return
+    raise RuntimeError(f"{target.name}: no answer within {SETTLE_TRIES} tries after a run")
+
+
 def warm_up(targets: Sequence[Target], loads: dict[str, LoadGenerator], seconds: float) -> None:
     """Untimed load on each target once: Node's JIT and Python's caches settle first."""
     for target in targets:
         result = loads[target.name].run(target.server.port, 8, seconds)
         check_errors(target, result.errors, "the warm-up")
+        settle(target)
 
 
 def run_rounds(
@@ -436,10 +454,12 @@ def run_rounds(
             port, load = target.server.port, loads[target.name]
             latency = measure_latency(port, settings.warmup, settings.requests, target.request())
             load.run(port, settings.connections, THROUGHPUT_WARMUP_S)
+            settle(target)
             pids = descendants(target.server.process.pid)
             cpu_before = tree_cpu_seconds(pids)
             result = load.run(port, settings.connections, settings.duration)
             cpu_after = tree_cpu_seconds(pids)
+            settle(target)
             check_errors(target, result.errors, "a timed run")
             errors[target.name] += result.errors
             s = samples[target.name]

@@ -492,6 +492,7 @@ class Row:
     rps: float
     share: float
     cpu_us: float | None
+    cpu_ratio: float | None  # cpu_us over the engine's own: the figure noise moves least
     errors: int
     off_spec: OffSpec
 
@@ -503,11 +504,13 @@ def summarise(
     off_spec: dict[str, OffSpec],
 ) -> list[Row]:
     engine = samples[ENGINE]
+    engine_cpu = statistics.median(engine.cpu_us) if engine.cpu_us else None
     rows = []
     for target in targets:
         s = samples[target.name]
         added = [(t - e) / 1000 for t, e in zip(s.median_us, engine.median_us, strict=True)]
         shares = [t / e for t, e in zip(s.rps, engine.rps, strict=True)]
+        cpu = statistics.median(s.cpu_us) if s.cpu_us else None
         rows.append(
             Row(
                 target.name,
@@ -517,7 +520,8 @@ def summarise(
                 statistics.median(s.p99_us) / 1000,
                 statistics.median(s.rps),
                 statistics.median(shares),
-                statistics.median(s.cpu_us) if s.cpu_us else None,
+                cpu,
+                cpu / engine_cpu if cpu is not None and engine_cpu else None,
                 errors[target.name],
                 off_spec[target.name],
             )
@@ -542,8 +546,11 @@ def validates(row: Row) -> str:
     return "no" if row.off_spec.reached_engine else "yes"
 
 
-def cpu_cell(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.0f} µs"
+def cpu_cell(row: Row) -> str:
+    if row.cpu_us is None:
+        return "n/a"
+    ratio = "" if row.cpu_ratio is None or row.name == ENGINE else f" ({row.cpu_ratio:.1f}x)"
+    return f"{row.cpu_us:,.0f} µs{ratio}"
 
 
 def environment_lines(load: LoadGenerator, settings: Settings, warmup_s: float) -> list[str]:
@@ -561,7 +568,8 @@ def environment_lines(load: LoadGenerator, settings: Settings, warmup_s: float) 
         f"load average (1 min) at the start: {settings.load_average:.2f} (anything else "
         "running on these CPUs counts as noise)",
         "CPU/req: user+system CPU of the target's process and its descendants during the "
-        "throughput runs, per request (the engine's own CPU is not included)",
+        "throughput runs, per request (the engine's own CPU is not included), and its ratio "
+        "to the engine's own CPU per request",
         f"wrk errors: summed over the timed runs (a request unanswered after "
         f"{REQUEST_TIMEOUT_S:g} s, a reset, a non-2xx answer); only peers may have any",
         'off-spec body: the same request with "temperature": "hot" (the engine itself '
@@ -576,14 +584,14 @@ def added_cell(row: Row) -> str:
 def render_text(rows: Sequence[Row], connections: int, notes: Sequence[str]) -> str:
     header = (
         f"{'target':<17}{'median':>12}{'added':>12}{'p99':>12}{f'req/s @{connections}':>12}"
-        f"{'% engine':>10}{'CPU/req':>12}{'errors':>8}  validates"
+        f"{'% engine':>10}{'CPU/req (x engine)':>22}{'errors':>8}  validates"
     )
     lines = ["Peers benchmark: the same engine, the same load, through each target", ""]
     lines += [header, "-" * len(header)]
     for r in rows:
         lines.append(
             f"{r.name:<17}{r.median_ms:>9.3f} ms{added_cell(r):>12}{r.p99_ms:>9.3f} ms"
-            f"{r.rps:>12,.0f}{r.share:>10.1%}{cpu_cell(r.cpu_us):>12}{r.errors:>8}  "
+            f"{r.rps:>12,.0f}{r.share:>10.1%}{cpu_cell(r):>22}{r.errors:>8}  "
             f"{validates(r)}"
         )
     lines += ["", "versions:"]
@@ -597,13 +605,14 @@ def render_text(rows: Sequence[Row], connections: int, notes: Sequence[str]) -> 
 def render_markdown(rows: Sequence[Row], connections: int, notes: Sequence[str]) -> str:
     lines = [
         f"| target | version | median, 1 conn | added | p99, 1 conn | req/s, {connections} "
-        'conns | % of engine | CPU/req | wrk errors | validates | `"temperature": "hot"` |',
+        "conns | % of engine | CPU/req (x engine) | wrk errors | validates "
+        '| `"temperature": "hot"` |',
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.name} | {r.version} | {r.median_ms:.3f} ms | {added_cell(r)} "
-            f"| {r.p99_ms:.3f} ms | {r.rps:,.0f} | {r.share:.1%} | {cpu_cell(r.cpu_us)} "
+            f"| {r.p99_ms:.3f} ms | {r.rps:,.0f} | {r.share:.1%} | {cpu_cell(r)} "
             f"| {r.errors} | {validates(r)} | {off_spec_cell(r)} |"
         )
     lines.append("")

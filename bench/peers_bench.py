@@ -678,8 +678,9 @@ def measure(args: argparse.Namespace, workdir: Path) -> tuple[list[Row], list[st
         loads = {}
         for target in targets:
             # One wrk script per target, with the headers that target needs.
-            (workdir / target.name).mkdir()
-            loads[target.name] = LoadGenerator(workdir / target.name, "wrk", target.headers)
+            place = workdir / target.name.replace(" ", "-")
+            place.mkdir()
+            loads[target.name] = LoadGenerator(place, "wrk", target.headers)
         check_answers(targets)
         off_spec = probe_off_spec(targets)
         warm_up(targets, loads, args.warmup_s)

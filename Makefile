@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: system-deps install browser-deps regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway bench-soak bench-memory bench-access-log bench-metrics surface-diff trial-datamodel-codegen \
+	bench-validator bench-gateway bench-peers bench-soak bench-memory bench-access-log bench-metrics surface-diff trial-datamodel-codegen \
 	accept-snapshots bump-rehearsal
 
 # redis-server (shared rate-limit tests), chromium (the browser tests) and npm (the
@@ -67,6 +67,19 @@ bench-validator: install
 
 bench-gateway: install
 	$(PYTHON) bench/gateway_bench.py
+
+# This gateway, LiteLLM's proxy and Portkey's gateway in front of one engine (optional,
+# not in CI). The peers are installed by the script into bench/.peers/ (pinned, cached);
+# the load generator is wrk (and node, npm for Portkey), from apt-get when missing.
+bench-peers: install
+	@if ! command -v wrk >/dev/null || ! command -v npm >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nodejs npm >/dev/null; \
+		else \
+			echo "install wrk and npm (e.g. sudo apt-get install wrk nodejs npm)"; exit 1; \
+		fi; \
+	fi
+	$(PYTHON) bench/peers_bench.py $(ARGS)
 
 bench-soak: system-deps install
 	$(PYTHON) bench/soak.py

@@ -69,7 +69,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -109,14 +109,18 @@ BODY: Final = json.dumps(
 ).encode()
 
 
-def raw_request(method: str, path: str, body: bytes = b"") -> bytes:
-    """One HTTP/1.1 keep-alive request, as bytes on the wire."""
+def raw_request(
+    method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None
+) -> bytes:
+    """One HTTP/1.1 keep-alive request, as bytes on the wire (`headers`: more of them)."""
+    more = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     head = (
         f"{method} {path} HTTP/1.1\r\n"
         f"Host: {HOST}\r\n"
         f"Authorization: Bearer {API_KEY}\r\n"
         "Content-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n"
+        f"{more}"
         "\r\n"
     )
     return head.encode() + body
@@ -411,12 +415,14 @@ def percentile(sorted_values: Sequence[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
-def measure_latency(port: int, warmup: int, requests: int) -> Latency:
+def measure_latency(
+    port: int, warmup: int, requests: int, request: bytes = CHAT_REQUEST
+) -> Latency:
     connection = Connection(port)
     samples: list[int] = []
     try:
         for _ in range(warmup):
-            status, _ = connection.request(CHAT_REQUEST)
+            status, _ = connection.request(request)
             if status != 200:
                 raise HttpError(f"HTTP {status} during warm-up")
         gc.collect()
@@ -426,7 +432,7 @@ def measure_latency(port: int, warmup: int, requests: int) -> Latency:
             deadline = clock() + LATENCY_RUN_TIMEOUT_S * 1_000_000_000
             for _ in range(requests):
                 start = clock()
-                status, _ = connection.request(CHAT_REQUEST)
+                status, _ = connection.request(request)
                 samples.append(clock() - start)
                 if status != 200:
                     raise HttpError(f"HTTP {status}")
@@ -447,7 +453,7 @@ wrk.method = "POST"
 wrk.body = [==[{body}]==]
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer {key}"
-
+{more}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -469,15 +475,21 @@ class LoadResult:
 
 
 class LoadGenerator:
-    """wrk when installed, else this file's asyncio client in a child process."""
+    """wrk when installed, else this file's asyncio client in a child process.
 
-    def __init__(self, workdir: Path, prefer: str) -> None:
+    `headers` (more request headers) need wrk: the fallback client sends CHAT_REQUEST.
+    """
+
+    def __init__(
+        self, workdir: Path, prefer: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         self.prefer = prefer
         self.wrk = shutil.which("wrk") if prefer in ("auto", "wrk") else None
-        if prefer == "wrk" and self.wrk is None:
-            raise RuntimeError("--client wrk: wrk is not on PATH (apt-get install -y wrk)")
+        if (prefer == "wrk" or headers) and self.wrk is None:
+            raise RuntimeError("wrk is not on PATH (apt-get install -y wrk)")
+        more = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
         self.script = workdir / "post.lua"
-        self.script.write_text(WRK_SCRIPT.format(body=BODY.decode(), key=API_KEY))
+        self.script.write_text(WRK_SCRIPT.format(body=BODY.decode(), key=API_KEY, more=more))
 
     def describe(self) -> str:
         if self.wrk is not None:

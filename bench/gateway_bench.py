@@ -69,7 +69,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -288,20 +288,28 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def write_gateway_config(workdir: Path, engine_port: int) -> Path:
-    """config/gateway.yaml's shape, a one-engine catalog on the mock, the repo's keys."""
-    catalog = workdir / "catalog.yaml"
-    catalog.write_text(
-        "engines:\n"
-        "  mock:\n"
-        f"    base_url: http://{HOST}:{engine_port}/v1\n"
-        "models:\n"
-        f"  - id: {MODEL}\n"
-        "    category: text\n"
-        "    engine: mock\n"
-        f"    upstream_model: {MODEL}\n"
-        "    capabilities: [tool_use, structured_output, prompt_caching]\n"
+def write_gateway_config(
+    workdir: Path, engine_port: int, more_models: Mapping[str, int] | None = None
+) -> Path:
+    """config/gateway.yaml's shape, a catalog of MODEL on the mock, the repo's keys.
+
+    `more_models` (model id -> port) adds a model on an engine of its own each.
+    """
+    models = {MODEL: engine_port, **(more_models or {})}
+    engines = "".join(
+        f"  engine{i}:\n    base_url: http://{HOST}:{port}/v1\n"
+        for i, port in enumerate(models.values())
     )
+    entries = "".join(
+        f"  - id: {model}\n"
+        "    category: text\n"
+        f"    engine: engine{i}\n"
+        f"    upstream_model: {model}\n"
+        "    capabilities: [tool_use, structured_output, prompt_caching]\n"
+        for i, model in enumerate(models)
+    )
+    catalog = workdir / "catalog.yaml"
+    catalog.write_text(f"engines:\n{engines}models:\n{entries}")
     config = workdir / "gateway.yaml"
     config.write_text(
         f"host: {HOST}\n"
@@ -322,52 +330,57 @@ def write_gateway_config(workdir: Path, engine_port: int) -> Path:
     return config
 
 
+def start_engine(workdir: Path, name: str, *options: str) -> Server:
+    """A reference engine (`options`: its command line, e.g. --stream-delay), ready."""
+    port = free_port()
+    argv = [sys.executable, "-m", "reference_engine", "--host", HOST, "--port", str(port)]
+    engine = start_server(name, [*argv, *options], port, child_env({}), workdir)
+    try:
+        wait_ready(engine, raw_request("GET", "/health"))
+    except BaseException:
+        stop_server(engine)
+        raise
+    return engine
+
+
+def start_gateway(workdir: Path, config: Path) -> Server:
+    """`python -m gateway.serve` on `config`, ready."""
+    port = free_port()
+    gateway = start_server(
+        GATEWAY,
+        # As deployed: uvicorn with the guarded protocol (header deadline,
+        # connection cap), uvloop, no access log; host and port from the config.
+        [sys.executable, "-m", "gateway.serve"],
+        port,
+        child_env(
+            {
+                "GATEWAY_CONFIG": str(config),
+                "GATEWAY_HOST": HOST,
+                "GATEWAY_PORT": str(port),
+                "GATEWAY_LOG_LEVEL": "warning",
+                "GATEWAY_RPM": "100000000",
+                "GATEWAY_TPM": "1000000000000",
+            }
+        ),
+        workdir,
+    )
+    try:
+        wait_ready(gateway, raw_request("GET", "/v1/models"))
+    except BaseException:
+        stop_server(gateway)
+        raise
+    return gateway
+
+
 @contextmanager
 def running_servers(workdir: Path) -> Iterator[dict[str, Server]]:
     """The mock and the gateway in front of it, both ready; both stopped on exit."""
     servers: list[Server] = []
     try:
-        mock_port = free_port()
-        mock = start_server(
-            MOCK,
-            [
-                sys.executable,
-                "-m",
-                "reference_engine",
-                "--host",
-                HOST,
-                "--port",
-                str(mock_port),
-            ],
-            mock_port,
-            child_env({}),
-            workdir,
-        )
+        mock = start_engine(workdir, MOCK)
         servers.append(mock)
-        wait_ready(mock, raw_request("GET", "/health"))
-
-        gateway_port = free_port()
-        config = write_gateway_config(workdir, mock_port)
-        gateway = start_server(
-            GATEWAY,
-            # As deployed: uvicorn with the guarded protocol (header deadline,
-            # connection cap), uvloop, no access log; host and port from the config.
-            [sys.executable, "-m", "gateway.serve"],
-            gateway_port,
-            child_env(
-                {
-                    "GATEWAY_CONFIG": str(config),
-                    "GATEWAY_HOST": HOST,
-                    "GATEWAY_PORT": str(gateway_port),
-                    "GATEWAY_LOG_LEVEL": "warning",
-                    "GATEWAY_RPM": "100000000",
-                    "GATEWAY_TPM": "1000000000000",
-                }
-            ),
-            workdir,
-        )
+        gateway = start_gateway(workdir, write_gateway_config(workdir, mock.port))
         servers.append(gateway)
-        wait_ready(gateway, raw_request("GET", "/v1/models"))
         yield {MOCK: mock, GATEWAY: gateway}
     finally:
         for server in reversed(servers):

@@ -2,8 +2,9 @@
 
 Starlette's `StreamingResponse`, under an ASGI server older than spec 2.4
 (uvicorn says 2.3), runs the body and a listener for the client's disconnect
-in an anyio task group, cancelled by whichever ends first: measured on this
-machine at ~370 µs per stream against ~16 µs without it. `EventStream` keeps
+in an anyio task group, cancelled by whichever ends first: ~140 µs of CPU per
+stream on this machine (`python bench/event_stream_bench.py`), against ~30 µs
+for this class. `EventStream` keeps
 the same semantics with two plain asyncio tasks: the body is sent until it
 ends (its exception, if any, propagates) or until the client disconnects
 (then the body is cancelled, as Starlette does, and the answer simply ends).

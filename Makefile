@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: system-deps install browser-deps regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway bench-peers bench-soak bench-memory bench-access-log bench-metrics surface-diff trial-datamodel-codegen \
+	bench-validator bench-gateway bench-peers bench-stream bench-soak bench-memory bench-access-log bench-metrics surface-diff trial-datamodel-codegen \
 	accept-snapshots bump-rehearsal
 
 # redis-server (shared rate-limit tests), chromium (the browser tests) and npm (the
@@ -60,7 +60,7 @@ lint: install
 typecheck: install
 	$(PYTHON) -m mypy
 
-bench: bench-validator bench-gateway
+bench: bench-validator bench-gateway bench-stream
 
 bench-validator: install
 	$(PYTHON) bench/validator_bench.py
@@ -80,6 +80,9 @@ bench-peers: install
 		fi; \
 	fi
 	$(PYTHON) bench/peers_bench.py $(ARGS)
+
+bench-stream: install
+	$(PYTHON) bench/stream_bench.py
 
 bench-soak: system-deps install
 	$(PYTHON) bench/soak.py

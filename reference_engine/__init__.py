@@ -7,7 +7,9 @@ every handler does only cheap, deterministic work (msgspec encode/decode, a hash
 Replies are derived from the request alone (no model weights): chat echoes the last
 user message, tools and JSON modes get example values built from their schemas,
 embeddings are unit vectors seeded by a sha256 of the input. Token counts are
-whitespace-split words.
+whitespace-split words. vLLM's `ignore_eos: true` with `max_tokens` (or
+`max_completion_tokens`) N makes the chat reply exactly N words, so a stream of N
+small content chunks (what `make bench-stream` relays).
 
 Some model names inject upstream failures so the gateway's error paths can be tested;
 see `FAILURE_MODELS`.

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reference_engine.requests import completion_limit
+from reference_engine.requests import completion_limit, ignores_eos
 from reference_engine.schema_examples import example_object
 from reference_engine.text import (
+    fill_words,
     stable_id,
     stream_pieces,
     truncate_words,
@@ -119,7 +120,10 @@ def chat_reply(payload: JSON, messages: list[JSON], body: bytes) -> Reply:
     if formatted is not None:
         # JSON replies are never truncated: a cut object would not parse.
         return Reply(formatted, None, "stop", max(1, word_count(formatted)))
-    content, cut = truncate_words(f"Echo: {text}", completion_limit(payload))
+    limit = completion_limit(payload)
+    if limit is not None and ignores_eos(payload):
+        return Reply(fill_words(f"Echo: {text}", limit), None, "length", limit)
+    content, cut = truncate_words(f"Echo: {text}", limit)
     return Reply(content, None, "length" if cut else "stop", word_count(content))
 
 

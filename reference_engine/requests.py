@@ -49,3 +49,12 @@ def wants_stream(payload: JSON) -> bool:
 def wants_usage_chunk(payload: JSON) -> bool:
     options = payload.get("stream_options")
     return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def ignores_eos(payload: JSON) -> bool:
+    """vLLM's `ignore_eos` sampling parameter: generate until the token limit, no earlier.
+
+    With a limit (`max_completion_tokens` / `max_tokens`) the reply is exactly that
+    many words, so a benchmark can ask for a stream of N small chunks.
+    """
+    return payload.get("ignore_eos") is True

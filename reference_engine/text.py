@@ -26,6 +26,12 @@ def truncate_words(text: str, limit: int | None) -> tuple[str, bool]:
     return " ".join(words), False
 
 
+def fill_words(text: str, limit: int) -> str:
+    """Exactly `limit` words: `text`'s words repeated in turn (vLLM's `ignore_eos` length)."""
+    words = text.split() or ["echo"]
+    return " ".join(words[i % len(words)] for i in range(limit))
+
+
 def stream_pieces(text: str) -> list[str]:
     """Word-sized deltas whose concatenation is exactly `text` (minus trailing space)."""
     return _PIECE.findall(text)

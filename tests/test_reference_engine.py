@@ -322,6 +322,23 @@ def test_chat_stream_sends_role_then_word_deltas_then_finish_then_done(
     assert len({c["id"] for c in chunks}) == 1
 
 
+def test_chat_stream_with_ignore_eos_sends_exactly_max_tokens_word_deltas(
+    client: TestClient,
+) -> None:
+    response = chat(client, stream=True, max_tokens=500, ignore_eos=True)
+    chunks = sse_chunks(response.text)
+    words = [chunk["choices"][0]["delta"].get("content") for chunk in chunks[1:-1]]
+    assert len(words) == 500
+    assert "".join(words).split()[:5] == ["Echo:", "hello", "there", "world", "Echo:"]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+
+
+def test_chat_with_ignore_eos_but_no_limit_ends_where_the_echo_ends(client: TestClient) -> None:
+    body = chat(client, ignore_eos=True).json()
+    assert body["choices"][0]["message"]["content"] == "Echo: hello there world"
+    assert body["usage"]["completion_tokens"] == 4
+
+
 def test_chat_stream_include_usage_adds_a_choiceless_usage_chunk(client: TestClient) -> None:
     response = chat(client, stream=True, stream_options={"include_usage": True})
     chunks = sse_chunks(response.text)

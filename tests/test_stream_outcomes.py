@@ -20,28 +20,30 @@ CHUNK = b'data: {"id": "c", "object": "chat.completion.chunk", "choices": []}\n\
 
 
 class Content:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
+    def __init__(self, *reads: bytes) -> None:
+        self.reads = reads
 
     async def iter_any(self) -> AsyncIterator[bytes]:
-        yield self.body
+        for data in self.reads:
+            yield data
 
 
 class EngineResponse:
     """The two parts of aiohttp's ClientResponse the relay uses."""
 
-    def __init__(self, body: bytes) -> None:
-        self.content = Content(body)
+    def __init__(self, *reads: bytes) -> None:
+        self.content = Content(*reads)
         self.closed = False
 
     def close(self) -> None:
         self.closed = True
 
 
-def relayed(body: bytes) -> tuple[list[bytes], list[RequestOutcome], EngineResponse]:
+def relayed(*reads: bytes) -> tuple[list[bytes], list[RequestOutcome], EngineResponse]:
+    """What the relay yields (one item per write to the client) for the engine's `reads`."""
     outcomes: list[RequestOutcome] = []
     trace = Trace("chat.completions", Observers([outcomes.append]), stream=True)
-    engine = EngineResponse(body)
+    engine = EngineResponse(*reads)
 
     async def run() -> list[bytes]:
         upstream: Any = engine
@@ -52,10 +54,20 @@ def relayed(body: bytes) -> tuple[list[bytes], list[RequestOutcome], EngineRespo
 
 def test_engines_own_error_event_ends_the_stream_as_an_engine_error_with_its_words() -> None:
     chunks, [outcome], engine = relayed(CHUNK + ERROR_EVENT + b"data: [DONE]\n\n")
-    assert chunks[-1] == b"data: [DONE]\n\n" and b"engine overloaded" in chunks[1]
+    events = b"".join(chunks).split(b"\n\n")
+    assert events[-2:] == [b"data: [DONE]", b""] and b"engine overloaded" in events[1]
     assert (outcome.stream_end, outcome.status) == ("engine_error", 200)
     assert outcome.error is not None and outcome.error.message == "engine overloaded"
     assert outcome.error.type == "server_error" and engine.closed
+
+
+def test_events_of_one_read_go_out_in_one_write_and_later_reads_are_not_held_back() -> None:
+    chunks, [outcome], _ = relayed(CHUNK + CHUNK, CHUNK[:20], CHUNK[20:] + b"data: [DONE]\n\n")
+    relayed_chunk = (
+        b'data: {"id":"c","object":"chat.completion.chunk","choices":[]}\n\n'  # re-encoded
+    )
+    assert chunks == [relayed_chunk * 2, relayed_chunk + b"data: [DONE]\n\n"]
+    assert outcome.stream_end == "done"
 
 
 def test_stream_the_engine_closes_without_done_is_truncated() -> None:

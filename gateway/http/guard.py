@@ -12,6 +12,8 @@ subclass adds, per process:
   in the envelope at once and closed, so it holds its descriptor for
   microseconds, not for the client's patience;
 - malformed HTTP answered 400 in the envelope (uvicorn's is plain text);
+- one write per turn of the event loop (`gateway.http.coalesce`): a response's
+  head goes out with its body, not in a system call of its own;
 - the start of the shutdown drain (see `gateway.http.drain`): uvicorn asks every
   connection to shut down when it gets SIGTERM, in each worker process.
 
@@ -32,6 +34,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from gateway.config import config_path, load_config
 from gateway.errors import ApiError
+from gateway.http.coalesce import CoalescingTransport
 from gateway.http.drain import DRAIN
 from gateway.observe import new_request_id
 
@@ -78,7 +81,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(CoalescingTransport(transport, self.loop))
         if len(self.connections) > self.guard.max_connections:
             log.warning("connection refused: %d connections are open", self.guard.max_connections)
             self.refuse(too_many_connections())

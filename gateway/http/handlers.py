@@ -22,7 +22,7 @@ import aiohttp
 import msgspec
 from msgspec import UNSET
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from gateway.anchors import endpoint_anchor
@@ -34,6 +34,7 @@ from gateway.http.auth import KeyRecord, KeyStore
 from gateway.http.content_encoding import read_body
 from gateway.http.drain import DRAIN, Drain, shutting_down
 from gateway.http.responses import ResponseKind
+from gateway.http.streaming import EventStream
 from gateway.limits.bodies import BodyBudget, body_too_slow
 from gateway.limits.ratelimit import RateLimiter, rate_limit_error
 from gateway.observe import Observers, StreamEnd, Trace, Usage, usage_of
@@ -44,7 +45,7 @@ from gateway.upstream.client import (
     Upstream,
     garbage_error,
     passthrough_error,
-    sse_data_lines,
+    sse_data_batches,
     transport_error,
 )
 from gateway.upstream.health import HealthMonitor
@@ -86,7 +87,7 @@ class ProxyRoute:
         return f"POST /v1{self.upstream_path}"
 
 
-class ObservedStream(StreamingResponse):
+class ObservedStream(EventStream):
     """A streamed answer whose end, however it comes, is reported once to the observers.
 
     The relay reports how it ended; if it never ran or was left suspended (the
@@ -517,29 +518,37 @@ async def relay(
     drain.track_stream(upstream)
     end: StreamEnd = "client_gone"  # unless the loop below gets further
     error: ApiError | None = None  # what the stream's error event said, if it had one
+    events: list[bytes] = []  # the rewritten events of one read, sent in one write
     try:
-        async for data in sse_data_lines(upstream):
+        async for batch in sse_data_batches(upstream):
             if trace is not None:
                 trace.first_chunk()
-            if data == b"[DONE]":
-                end = "engine_error" if error is not None else "done"
-                yield _DONE
-                return
-            chunk = _decode.decode(data)
-            if isinstance(chunk, dict) and "error" in chunk:  # the engine's own error event
-                error = passthrough_error(500, chunk, model.id)
-                log.warning("engine of model %s sent an error event: %s", model.id, data)
-            chunk = _rewritten_chunk(chunk, model, trace)
-            if withhold and stream_usage.withheld(chunk):
-                continue
-            yield b"data: " + _encode(chunk) + b"\n\n"
+            for data in batch:
+                if data == b"[DONE]":
+                    end = "engine_error" if error is not None else "done"
+                    events.append(_DONE)
+                    yield b"".join(events)
+                    return
+                chunk = _decode.decode(data)
+                if isinstance(chunk, dict) and "error" in chunk:  # the engine's own error event
+                    error = passthrough_error(500, chunk, model.id)
+                    log.warning("engine of model %s sent an error event: %s", model.id, data)
+                chunk = _rewritten_chunk(chunk, model, trace)
+                if withhold and stream_usage.withheld(chunk):
+                    continue
+                events.append(b"data: " + _encode(chunk) + b"\n\n")
+            if events:  # a read may hold only what is withheld
+                yield b"".join(events)
+                events.clear()
         end = "engine_error" if error is not None else "truncated"
     except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as failure:
-        # Headers are gone already: say it the way OpenAI's stream does, as an error event.
+        # Headers are gone already: say it the way OpenAI's stream does, as an error event
+        # (after the events of the same read that came before the failure).
         end = "drain" if drain.expired else "engine_error"
         error = shutting_down() if drain.expired else _stream_error(failure, model)
         log.warning("stream of model %s ended (%s): %r", model.id, end, failure)
-        yield b"data: " + _encode(error.envelope(docs)) + b"\n\n"
+        events.append(b"data: " + _encode(error.envelope(docs)) + b"\n\n")
+        yield b"".join(events)
     except Exception:
         end = "crashed"  # logged by gateway.http.crash
         raise

@@ -109,17 +109,21 @@ def _headers(request_id: str | None) -> dict[str, str]:
     return _JSON if request_id is None else {**_JSON, "X-Request-Id": request_id}
 
 
-async def sse_data_lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-    """The payloads of `data:` lines of a server-sent-events body, as they arrive."""
+async def sse_data_batches(response: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]]:
+    """The payloads of the `data:` lines that each read of the body completed, as they arrive.
+
+    An engine writes events faster than one is relayed; taken together, those that
+    arrived in one read cost the relay one write to the client instead of one each.
+    """
     pending = b""
     async for chunk in response.content.iter_any():
         pending += chunk
         *lines, pending = pending.split(b"\n")
-        for line in lines:
-            if line.startswith(b"data:"):
-                yield line[5:].strip()
+        batch = [line[5:].strip() for line in lines if line.startswith(b"data:")]
+        if batch:
+            yield batch
     if pending.startswith(b"data:"):
-        yield pending[5:].strip()
+        yield [pending[5:].strip()]
 
 
 def _failed(error: BaseException, model: str, url: str) -> ApiError:

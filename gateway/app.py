@@ -29,6 +29,8 @@ from gateway.http.public_origin import PublicOrigin
 from gateway.limits.bodies import BodyBudget, ReleaseBodies
 from gateway.limits.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.observe import Observer, Observers
+from gateway.ops.ledger import LedgerWriter
+from gateway.ops.ledger_setup import ledger_of
 from gateway.upstream.client import Upstream
 from gateway.upstream.health import HealthMonitor
 from generated.routes import build_routes
@@ -46,7 +48,7 @@ def create_app(path: Path | None = None, observers: Iterable[Observer] = ()) -> 
         config.limits.requests_per_minute,
         config.limits.tokens_per_minute,
     )
-    return build_app(config, catalog, keys, observers)
+    return build_app(config, catalog, keys, observers, ledger=ledger_of(config, base, catalog))
 
 
 def _limiter(config: Config) -> RateLimiter:
@@ -60,8 +62,11 @@ def build_app(
     catalog: IndexedCatalog,
     keys: KeyStore,
     observers: Iterable[Observer] = (),
+    ledger: LedgerWriter | None = None,
 ) -> Starlette:
-    """The app; `observers` get each forwarded request's outcome (gateway.observe)."""
+    """The app; `observers` get each forwarded request's outcome (gateway.observe), and so
+    does `ledger` (create_app makes the configuration's), written while the app runs."""
+    observers = [*observers, ledger] if ledger is not None else observers
     upstream = Upstream(config.timeouts.connect_s, config.timeouts.upstream_s)
     engines = {name: e.base_url.rstrip("/") for name, e in catalog.catalog.engines.items()}
     health = HealthMonitor(upstream, engines, config.timeouts.health_interval_s)
@@ -83,12 +88,16 @@ def build_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await upstream.start()
         await health.start()
+        if ledger is not None:
+            await ledger.start()
         try:
             yield
         finally:
             await health.stop()
             await gateway.limiter.close()
             await upstream.close()
+            if ledger is not None:  # last: after the drain, every outcome has been observed
+                await ledger.stop()
 
     app = Starlette(
         routes=build_routes(gateway),
@@ -103,6 +112,7 @@ def build_app(
     # api.openai.com answers a path as sent; a trailing slash is not redirected (routes.py).
     app.router.redirect_slashes = False
     app.state.gateway = gateway
+    app.state.ledger = ledger  # backlog(), spilled, dropped, problem(): metrics and /readyz
     return app
 
 

@@ -25,6 +25,10 @@ Environment overrides (each wins over the file):
   GATEWAY_MAX_CONNECTIONS   open client connections per process; more are answered 503 (1000)
   GATEWAY_MAX_INFLIGHT_BODY_BYTES  request bodies held at once per process; past it a 503 (128 MiB)
   GATEWAY_LOG_LEVEL, GATEWAY_LOG_FORMAT  the one log handler's level and format
+  GATEWAY_LEDGER_URL        the usage ledger: sqlite:///file (relative to this file's directory)
+                            or postgresql://...; empty = no ledger (gateway.ops.ledger_url)
+  GATEWAY_LEDGER_SPOOL      the ledger's spill file when the database is down and memory full
+  GATEWAY_LEDGER_BUFFER_RECORDS, GATEWAY_LEDGER_FLUSH_INTERVAL_S, GATEWAY_LEDGER_SHUTDOWN_S
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import Any
 import msgspec
 
 from gateway.config_errors import ConfigError, read_yaml
+from gateway.ops.ledger_url import parse_ledger_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "gateway.yaml"
@@ -65,6 +70,16 @@ class Logging(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     format: str = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class Ledger(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The usage ledger writer's bounds (gateway.ops.ledger says what happens past each)."""
+
+    buffer_records: int = 100_000  # rows held in memory while the database is down
+    batch_records: int = 500  # rows per insert transaction
+    flush_interval_s: float = 0.5  # a partial batch waits at most this long
+    shutdown_s: float = 5.0  # at shutdown, time to write what is queued; the rest is spooled
+    spool_max_bytes: int = 1024**3  # the spill file's bound; past it rows are dropped (logged)
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     catalog: str
     keys: str
@@ -80,6 +95,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     limits: Limits = Limits()
     timeouts: Timeouts = Timeouts()
     logging: Logging = Logging()
+    ledger_url: str | None = "sqlite:///var/usage.sqlite3"  # None: no ledger
+    ledger_spool: str = "var/ledger-spool.jsonl"
+    ledger: Ledger = Ledger()
 
     @property
     def base_url(self) -> str:
@@ -119,6 +137,11 @@ _ENV: dict[str, tuple[str, ...]] = {
     "GATEWAY_MAX_INFLIGHT_BODY_BYTES": ("max_inflight_body_bytes",),
     "GATEWAY_LOG_LEVEL": ("logging", "level"),
     "GATEWAY_LOG_FORMAT": ("logging", "format"),
+    "GATEWAY_LEDGER_URL": ("ledger_url",),
+    "GATEWAY_LEDGER_SPOOL": ("ledger_spool",),
+    "GATEWAY_LEDGER_BUFFER_RECORDS": ("ledger", "buffer_records"),
+    "GATEWAY_LEDGER_FLUSH_INTERVAL_S": ("ledger", "flush_interval_s"),
+    "GATEWAY_LEDGER_SHUTDOWN_S": ("ledger", "shutdown_s"),
 }
 
 
@@ -150,7 +173,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _env_value(variable: str, raw: str) -> Any:
     if variable == "GATEWAY_CORS_ALLOW_ORIGINS":
         return [origin.strip() for origin in raw.split(",") if origin.strip()]
-    if variable == "GATEWAY_REDIS_URL" and not raw.strip():
+    if variable in ("GATEWAY_REDIS_URL", "GATEWAY_LEDGER_URL") and not raw.strip():
         return None
     return raw
 
@@ -172,6 +195,7 @@ def _check(config: Config, path: Path) -> None:
     if config.max_connections < 1:
         raise ConfigError(path, "max_connections must be positive")
     _check_timeouts(config.timeouts, path)
+    _check_ledger(config, path)
     if config.logging.level.upper() not in _LOG_LEVELS:
         raise ConfigError(path, f"logging.level must be one of {', '.join(_LOG_LEVELS).lower()}")
     try:
@@ -193,6 +217,17 @@ def _check(config: Config, path: Path) -> None:
             path,
             f"redis_url must start with redis://, rediss:// or unix://, got {config.redis_url!r}",
         )
+
+
+def _check_ledger(config: Config, path: Path) -> None:
+    if config.ledger_url is not None:
+        try:
+            parse_ledger_url(config.ledger_url, path.parent)
+        except ValueError as error:
+            raise ConfigError(path, str(error)) from None
+    for name in Ledger.__struct_fields__:
+        if getattr(config.ledger, name) <= 0:
+            raise ConfigError(path, f"ledger.{name} must be positive")
 
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

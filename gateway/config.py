@@ -28,6 +28,7 @@ Environment overrides (each wins over the file):
   GATEWAY_LEDGER_URL        the usage ledger: sqlite:///file (relative to this file's directory)
                             or postgresql://...; empty = no ledger (gateway.ops.ledger_url)
   GATEWAY_LEDGER_SPOOL      the ledger's spill file when the database is down and memory full
+                            (default: <sqlite file>.spool.jsonl, or var/ledger-spool.jsonl)
   GATEWAY_LEDGER_BUFFER_RECORDS, GATEWAY_LEDGER_FLUSH_INTERVAL_S, GATEWAY_LEDGER_SHUTDOWN_S
 """
 
@@ -96,7 +97,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     timeouts: Timeouts = Timeouts()
     logging: Logging = Logging()
     ledger_url: str | None = "sqlite:///var/usage.sqlite3"  # None: no ledger
-    ledger_spool: str = "var/ledger-spool.jsonl"
+    ledger_spool: str | None = None  # None: beside the SQLite file, or var/ for PostgreSQL
     ledger: Ledger = Ledger()
 
     @property

@@ -9,6 +9,9 @@ from gateway.config import Config
 from gateway.ops.ledger import LedgerSettings, LedgerWriter
 from gateway.ops.ledger_spool import Spool
 from gateway.ops.ledger_store import open_store
+from gateway.ops.ledger_url import SqliteTarget, parse_ledger_url
+
+DEFAULT_POSTGRES_SPOOL = "var/ledger-spool.jsonl"
 
 
 def ledger_of(config: Config, base: Path, catalog: IndexedCatalog) -> LedgerWriter | None:
@@ -22,6 +25,17 @@ def ledger_of(config: Config, base: Path, catalog: IndexedCatalog) -> LedgerWrit
         flush_interval_s=tuning.flush_interval_s,
         shutdown_s=tuning.shutdown_s,
     )
-    spool = Spool(config.path(config.ledger_spool, base).resolve(), tuning.spool_max_bytes)
+    spool = Spool(spool_path(config, config.ledger_url, base), tuning.spool_max_bytes)
     prices = {model_id: model.prices for model_id, model in catalog.models.items()}
     return LedgerWriter(open_store(config.ledger_url, base), spool, prices, settings)
+
+
+def spool_path(config: Config, url: str, base: Path) -> Path:
+    """The configured spool, else one per ledger, so that gateways writing different
+    ledgers from one configuration folder never replay each other's rows."""
+    if config.ledger_spool is not None:
+        return config.path(config.ledger_spool, base).resolve()
+    target = parse_ledger_url(url, base)
+    if isinstance(target, SqliteTarget):
+        return target.path.with_name(f"{target.path.name}.spool.jsonl")
+    return (base / DEFAULT_POSTGRES_SPOOL).resolve()

@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: system-deps install browser-deps regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway bench-soak bench-memory surface-diff trial-datamodel-codegen \
+	bench-validator bench-gateway bench-soak bench-memory bench-ledger surface-diff trial-datamodel-codegen \
 	accept-snapshots bump-rehearsal
 
 # redis-server (shared rate-limit tests), chromium (the browser tests), npm (the
@@ -74,6 +74,9 @@ bench-soak: system-deps install
 
 bench-memory: install
 	$(PYTHON) bench/body_memory.py
+
+bench-ledger: install
+	$(PYTHON) bench/ledger_bench.py
 
 surface-diff: install
 	$(PYTHON) -m generator surface-diff

@@ -9,7 +9,6 @@ a server that is down costs the writer a bounded wait, then a retry.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -26,13 +25,13 @@ class PostgresStore:
         self.target = target
         self.description = target.safe
         self._connection: psycopg.Connection[Any] | None = None
-        self._insert = insert_statement("%s")
+        self._insert = insert_statement("%s", "to_timestamp(%s)")
 
     def insert(self, rows: Sequence[LedgerRow]) -> None:
         connection = self._connected()
         try:
             with connection.transaction(), connection.cursor() as cursor:
-                cursor.executemany(self._insert, [_values(row) for row in rows])
+                cursor.executemany(self._insert, rows)  # a row is its values
         except psycopg.Error:
             self.close()
             raise
@@ -65,9 +64,3 @@ class PostgresStore:
         if self._connection is None:
             self._connection = self.connect()
         return self._connection
-
-
-def _values(row: LedgerRow) -> tuple[Any, ...]:
-    values = list(row.to_json().values())
-    values[1] = datetime.fromtimestamp(row.received_at, UTC)
-    return tuple(values)

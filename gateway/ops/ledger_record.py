@@ -8,10 +8,10 @@ rows never drift the way floats do.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.catalog import Prices
 from gateway.observe import RequestOutcome
@@ -19,9 +19,9 @@ from gateway.observe import RequestOutcome
 NANO_PER_MICRO = 1000  # USD per million tokens = micro-dollars per token
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerRow:
-    """The columns of `usage_ledger`, in order (gateway/ops/ledger_schema.py)."""
+class LedgerRow(NamedTuple):
+    """The columns of `usage_ledger`, in order (gateway/ops/ledger_schema.py). A tuple:
+    cheap to build in the writer thread, and already the values an insert binds."""
 
     request_id: str
     received_at: float  # seconds since the epoch, UTC
@@ -42,22 +42,22 @@ class LedgerRow:
     cost_nanousd: int | None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LedgerRow:
         return cls(**data)
 
 
-COLUMNS: tuple[str, ...] = tuple(LedgerRow.__dataclass_fields__)
+COLUMNS: tuple[str, ...] = LedgerRow._fields
 
 
 def row_of(outcome: RequestOutcome, prices: Prices | None) -> LedgerRow:
     usage = outcome.usage
     error = outcome.error
-    prompt = usage.prompt_tokens if usage else None
-    completion = usage.completion_tokens if usage else None
-    cached = usage.cached_tokens if usage else None
+    prompt = usage.prompt_tokens if usage is not None else None
+    completion = usage.completion_tokens if usage is not None else None
+    cached = usage.cached_tokens if usage is not None else None
     return LedgerRow(
         request_id=outcome.request_id,
         received_at=outcome.received_at,
@@ -89,15 +89,25 @@ def cost_nanousd(
         return None
     cached_tokens = min(cached or 0, prompt or 0)
     uncached_tokens = (prompt or 0) - cached_tokens
-    cached_price = prices.cached_input_per_mtok
-    if cached_price is None:
-        cached_price = prices.input_per_mtok
-    micro = (
-        uncached_tokens * _exact(prices.input_per_mtok)
-        + cached_tokens * _exact(cached_price)
-        + (completion or 0) * _exact(prices.output_per_mtok)
+    input_rate, cached_rate, output_rate = _nano_rates(prices)
+    nano = (
+        uncached_tokens * input_rate + cached_tokens * cached_rate + (completion or 0) * output_rate
     )
-    return int((micro * NANO_PER_MICRO).to_integral_value(ROUND_HALF_EVEN))
+    return nano if isinstance(nano, int) else int(nano.to_integral_value(ROUND_HALF_EVEN))
+
+
+@functools.cache
+def _nano_rates(prices: Prices) -> tuple[int, int, int] | tuple[Decimal, Decimal, Decimal]:
+    """Nano-dollars per token for input, cached input and output: integers when the prices
+    have at most three decimals (integer arithmetic, exact), else exact Decimals."""
+    cached = prices.cached_input_per_mtok
+    if cached is None:
+        cached = prices.input_per_mtok
+    rates = [_exact(price) * NANO_PER_MICRO for price in (prices.input_per_mtok, cached)]
+    rates.append(_exact(prices.output_per_mtok) * NANO_PER_MICRO)
+    if all(rate == rate.to_integral_value() for rate in rates):
+        return int(rates[0]), int(rates[1]), int(rates[2])
+    return rates[0], rates[1], rates[2]
 
 
 def _exact(price: float) -> Decimal:

@@ -14,7 +14,9 @@ TABLE = "usage_ledger"
 _TYPES = {
     # column: (SQLite type, PostgreSQL type)
     "request_id": ("TEXT PRIMARY KEY", "TEXT PRIMARY KEY"),
-    "received_at": ("TEXT NOT NULL", "TIMESTAMPTZ NOT NULL"),  # SQLite: ISO 8601, UTC
+    # SQLite: seconds since the epoch (its `unixepoch` modifier reads them:
+    # SELECT datetime(received_at, 'unixepoch')), bound as is, without a conversion.
+    "received_at": ("REAL NOT NULL", "TIMESTAMPTZ NOT NULL"),
     "key_id": ("TEXT", "TEXT"),
     "model": ("TEXT", "TEXT"),
     "endpoint": ("TEXT NOT NULL", "TEXT NOT NULL"),
@@ -43,8 +45,10 @@ def create_statements(dialect: int) -> tuple[str, str]:
     )
 
 
-def insert_statement(placeholder: str) -> str:
-    values = ", ".join([placeholder] * len(COLUMNS))
+def insert_statement(placeholder: str, time_placeholder: str) -> str:
+    """The batch insert; `time_placeholder` binds received_at (epoch seconds)."""
+    marks = [time_placeholder if name == "received_at" else placeholder for name in COLUMNS]
+    values = ", ".join(marks)
     return (
         f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({values}) "
         "ON CONFLICT (request_id) DO NOTHING"

@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from gateway.ops.ledger_record import LedgerRow
 from gateway.ops.ledger_schema import SQLITE, create_statements, insert_statement
 
 BUSY_TIMEOUT_S = 5.0
-ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # fixed width: text order is time order
-
-
-def iso_utc(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).strftime(ISO_FORMAT)
 
 
 class SqliteStore:
@@ -28,13 +21,13 @@ class SqliteStore:
         self.path = path
         self.description = f"sqlite:///{path}"
         self._connection: sqlite3.Connection | None = None
-        self._insert = insert_statement("?")
+        self._insert = insert_statement("?", "?")
 
     def insert(self, rows: Sequence[LedgerRow]) -> None:
         connection = self._connected()
         try:
             with connection:  # one transaction: committed, or rolled back on error
-                connection.executemany(self._insert, [_values(row) for row in rows])
+                connection.executemany(self._insert, rows)  # a row is its values
         except sqlite3.Error:
             self.close()
             raise
@@ -72,10 +65,3 @@ class SqliteStore:
         if self._connection is None:
             self._connection = self.connect()
         return self._connection
-
-
-def _values(row: LedgerRow) -> tuple[Any, ...]:
-    values = list(row.to_json().values())
-    values[1] = iso_utc(row.received_at)
-    values[6] = int(row.stream)
-    return tuple(values)

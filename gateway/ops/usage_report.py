@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from gateway.ops.ledger_schema import TABLE
-from gateway.ops.ledger_sqlite import iso_utc
 from gateway.ops.ledger_url import PostgresTarget, SqliteTarget, parse_ledger_url
 
 FORMATS = ("table", "csv", "json")
@@ -67,10 +66,10 @@ def _sqlite_totals(target: SqliteTarget, since: datetime, until: datetime) -> li
 
     if not target.path.is_file():
         raise NoLedger(f"no ledger at {target.path}")
-    sql = _SELECT.format(day="substr(received_at, 1, 10)", table=TABLE, p="?")
+    sql = _SELECT.format(day="strftime('%Y-%m-%d', received_at, 'unixepoch')", table=TABLE, p="?")
     # Read-only: a report never creates or locks the file for writing.
     with sqlite3.connect(f"file:{target.path}?mode=ro", uri=True) as connection:
-        bounds = (iso_utc(since.timestamp()), iso_utc(until.timestamp()))
+        bounds = (since.timestamp(), until.timestamp())
         rows = connection.execute(sql, bounds).fetchall()
     return [_totals(row) for row in rows]
 

@@ -118,7 +118,7 @@ def test_the_table_aligns_columns_and_ends_with_the_total(ledger: str) -> None:
         "day", "key_id", "model", "requests", "errors",
         "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd",
     ]  # fmt: skip
-    assert lines[-1].split() == ["total", "7", "2", "57", "30", "20", "3.000004"]
+    assert lines[-1].split() == ["total", "7", "2", "57", "30", "20", "3.000003851"]
     assert len({len(line) for line in lines[:2]}) == 1  # the rule is as wide as the header
 
 

@@ -103,25 +103,22 @@ def _totals(row: Sequence[Any]) -> Totals:
 # ------------------------------------------------------------------ output
 
 
-def usd(nanousd: int, places: int | None = None) -> str:
-    """Exact dollars from nano-dollars; `places` rounds for display."""
-    amount = Decimal(nanousd).scaleb(-9)
-    if places is not None:
-        return f"{amount:.{places}f}"
-    return f"{amount.normalize():f}"
+def usd(nanousd: int) -> str:
+    """Exact dollars from nano-dollars: 68025 -> 0.000068025."""
+    return f"{Decimal(nanousd).scaleb(-9).normalize():f}"
 
 
 def render(rows: Sequence[Totals], fmt: str) -> str:
     with_cost = any(row.cost_nanousd is not None for row in rows)
     if fmt == "json":
         return json.dumps([_record(row, with_cost) for row in rows], indent=2) + "\n"
-    header, body = _columns(with_cost), [_cells(row, with_cost, None) for row in rows]
+    header, body = _columns(with_cost), [_cells(row, with_cost) for row in rows]
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerows([header, *body])
         return out.getvalue()
-    return _table(header, [_cells(row, with_cost, 6) for row in rows], _total(rows, with_cost))
+    return _table(header, body, _total(rows, with_cost))
 
 
 def _record(row: Totals, with_cost: bool) -> dict[str, Any]:
@@ -138,11 +135,11 @@ def _columns(with_cost: bool) -> list[str]:
     return [*names, "cost_usd"] if with_cost else names
 
 
-def _cells(row: Totals, with_cost: bool, places: int | None) -> list[str]:
+def _cells(row: Totals, with_cost: bool) -> list[str]:
     cells = [row.day, row.key_id or "", row.model or "", str(row.requests), str(row.errors)]
     cells += [str(row.prompt_tokens), str(row.completion_tokens), str(row.cached_tokens)]
     if with_cost:
-        cells.append(usd(row.cost_nanousd, places) if row.cost_nanousd is not None else "")
+        cells.append(usd(row.cost_nanousd) if row.cost_nanousd is not None else "")
     return cells
 
 
@@ -150,7 +147,7 @@ def _total(rows: Sequence[Totals], with_cost: bool) -> list[str]:
     sums = [sum(getattr(row, name) for row in rows) for name in _columns(False)[3:]]
     cells = ["total", "", "", *(str(value) for value in sums)]
     if with_cost:
-        cells.append(usd(sum(row.cost_nanousd or 0 for row in rows), 6))
+        cells.append(usd(sum(row.cost_nanousd or 0 for row in rows)))
     return cells
 
 

@@ -114,3 +114,14 @@ def test_an_unreachable_postgresql_at_start_is_not_fatal(
             assert time.monotonic() < deadline, log
             time.sleep(0.05)
     assert "ledger postgresql://postgres@127.0.0.1:" in log and "unavailable" in log
+
+
+def test_postgresql_connections_get_tcp_bounds_unless_the_url_sets_its_own() -> None:
+    from psycopg import conninfo
+
+    from gateway.ops.ledger_postgres import with_tcp_defaults
+
+    merged = conninfo.conninfo_to_dict(with_tcp_defaults("postgresql://u@h/db?connect_timeout=9"))
+    assert merged["connect_timeout"] == "9"
+    assert (merged["tcp_user_timeout"], merged["keepalives"]) == ("10000", "1")
+    assert (merged["host"], merged["dbname"]) == ("h", "db")

@@ -48,8 +48,8 @@ class SqliteStore:
     def connect(self, timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
         """A connection to the file, created with its schema if need be."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # check_same_thread off: the writer's single thread uses it, but not always the
-        # thread that opened it; isolation_level None: transactions are explicit.
+        # One writer thread uses the connection; the check is off so that a shutdown may
+        # close it from another thread should that one be stuck.
         connection = sqlite3.connect(self.path, timeout=timeout_s, check_same_thread=False)
         try:
             connection.execute("PRAGMA journal_mode=WAL")

@@ -1,7 +1,7 @@
 """The usage ledger on a real PostgreSQL server (a throw-away cluster, tests/conftest.py):
 rows equal to the engine's usage through the real openai client; the server stopped and
 restarted under load loses no row (rows past the memory bound go through the spool);
-`python -m gateway.usage` aggregates in PostgreSQL."""
+`python -m gateway.usage` aggregates in PostgreSQL; a retried batch bills once."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ import httpx
 import openai
 import pytest
 from ledger_rows import postgres_rows, tokens, usage_tokens, wait_for_rows
+
+from gateway.ops.ledger_postgres import PostgresStore
+from gateway.ops.ledger_record import LedgerRow
+from gateway.ops.ledger_url import PostgresTarget
 
 pytestmark = pytest.mark.e2e
 LOAD_LIMIT = 3000  # requests at most, whatever the machine's speed
@@ -140,3 +144,22 @@ def test_the_usage_cli_totals_a_postgresql_ledger(
     assert by_model["chat-full"]["cached_tokens"] == cached > 0
     assert (by_model[None]["requests"], by_model[None]["errors"]) == (1, 1)
     assert "cost_usd" not in by_model["chat-full"]  # the test catalog sets no prices
+
+
+def test_a_batch_written_twice_to_postgresql_bills_each_request_once(
+    postgres_database: str,
+) -> None:
+    rows = [
+        LedgerRow(f"req_{n}", 1_764_600_000.0 + n, "k", "m", "embeddings", 200, False,
+                  n, None, None, 0.01, None, None, None, None, None, 1000 * n)
+        for n in range(5)
+    ]  # fmt: skip
+    store = PostgresStore(PostgresTarget(postgres_database))
+    store.insert(rows)
+    store.insert(rows[1:])  # a retry whose first attempt had committed
+    store.close()
+    written = postgres_rows(postgres_database)
+    assert [(r["request_id"], r["prompt_tokens"], r["cost_nanousd"]) for r in written] == [
+        (f"req_{n}", n, 1000 * n) for n in range(5)
+    ]
+    assert written[1]["received_at"].timestamp() == 1_764_600_001.0

@@ -10,18 +10,19 @@ export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: system-deps install browser-deps regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway bench-peers bench-stream bench-soak bench-memory bench-access-log bench-metrics surface-diff trial-datamodel-codegen \
+	bench-validator bench-gateway bench-peers bench-stream bench-soak bench-memory bench-access-log bench-metrics bench-ledger surface-diff trial-datamodel-codegen \
 	accept-snapshots bump-rehearsal
 
-# redis-server (shared rate-limit tests), chromium (the browser tests) and npm (the
-# openai JavaScript SDK those load).
+# redis-server (shared rate-limit tests), chromium (the browser tests), npm (the
+# openai JavaScript SDK those load) and postgresql (the ledger's tests start a
+# throw-away cluster with its initdb and pg_ctl, from /usr/lib/postgresql/*/bin).
 system-deps:
 	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null \
-		|| ! command -v npm >/dev/null; then \
+		|| ! command -v npm >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server chromium nodejs npm >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server chromium nodejs npm postgresql >/dev/null; \
 		else \
-			echo "install redis-server, chromium and npm (e.g. sudo apt-get install redis-server chromium nodejs npm)"; exit 1; \
+			echo "install redis-server, chromium, npm and postgresql (e.g. sudo apt-get install redis-server chromium nodejs npm postgresql)"; exit 1; \
 		fi; \
 	fi
 
@@ -95,6 +96,9 @@ bench-access-log: install
 
 bench-metrics: install
 	$(PYTHON) bench/metrics_bench.py
+
+bench-ledger: install
+	$(PYTHON) bench/ledger_bench.py
 
 surface-diff: install
 	$(PYTHON) -m generator surface-diff

@@ -351,8 +351,8 @@ def start_engine(workdir: Path, name: str, *options: str) -> Server:
     return engine
 
 
-def start_gateway(workdir: Path, config: Path) -> Server:
-    """`python -m gateway.serve` on `config`, ready."""
+def start_gateway(workdir: Path, config: Path, ledger: str = "sqlite") -> Server:
+    """`python -m gateway.serve` on `config`, ready; `ledger` "off" runs it without one."""
     port = free_port()
     gateway = start_server(
         GATEWAY,
@@ -370,6 +370,8 @@ def start_gateway(workdir: Path, config: Path) -> Server:
                 "GATEWAY_LOG_LEVEL": "warning",
                 "GATEWAY_RPM": "100000000",
                 "GATEWAY_TPM": "1000000000000",
+                # The default: a SQLite usage ledger in the work dir; "" turns it off.
+                "GATEWAY_LEDGER_URL": "" if ledger == "off" else "sqlite:///usage.sqlite3",
             }
         ),
         workdir,
@@ -383,13 +385,13 @@ def start_gateway(workdir: Path, config: Path) -> Server:
 
 
 @contextmanager
-def running_servers(workdir: Path) -> Iterator[dict[str, Server]]:
+def running_servers(workdir: Path, ledger: str = "sqlite") -> Iterator[dict[str, Server]]:
     """The mock and the gateway in front of it, both ready; both stopped on exit."""
     servers: list[Server] = []
     try:
         mock = start_engine(workdir, MOCK)
         servers.append(mock)
-        gateway = start_gateway(workdir, write_gateway_config(workdir, mock.port))
+        gateway = start_gateway(workdir, write_gateway_config(workdir, mock.port), ledger)
         servers.append(gateway)
         yield {MOCK: mock, GATEWAY: gateway}
     finally:
@@ -850,6 +852,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=positive_float, default=3.0, help="s per load run")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--quiet", action="store_true", help="no per-round progress")
+    parser.add_argument(
+        "--ledger", choices=("sqlite", "off"), default="sqlite", help="the gateway's usage ledger"
+    )
     parser.add_argument("--load-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=positive_int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -874,7 +879,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.rounds, args.warmup, args.requests, args.connections, duration, os.getloadavg()[0]
         )
         try:
-            with running_servers(workdir) as servers:
+            with running_servers(workdir, args.ledger) as servers:
                 check_answers(servers)
                 samples = run_rounds(servers, load, settings, args.quiet)
         except (RuntimeError, OSError, HttpError, subprocess.TimeoutExpired) as error:

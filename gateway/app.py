@@ -30,6 +30,8 @@ from gateway.limits.bodies import BodyBudget, ReleaseBodies
 from gateway.limits.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.observe import Observer, Observers
 from gateway.ops.access_log import AccessLog
+from gateway.ops.ledger import LedgerWriter
+from gateway.ops.ledger_setup import ledger_of
 from gateway.ops.probes import Readiness, probe_routes, shutdown_check
 from gateway.ops.request_ids import RESPONSE_HEADER, RequestIds, scope_request_id
 from gateway.upstream.client import Upstream
@@ -52,7 +54,7 @@ def create_app(path: Path | None = None, observers: Iterable[Observer] = ()) -> 
         config.limits.requests_per_minute,
         config.limits.tokens_per_minute,
     )
-    return build_app(config, catalog, keys, observers)
+    return build_app(config, catalog, keys, observers, ledger=ledger_of(config, base, catalog))
 
 
 def _limiter(config: Config) -> RateLimiter:
@@ -66,10 +68,14 @@ def build_app(
     catalog: IndexedCatalog,
     keys: KeyStore,
     observers: Iterable[Observer] = (),
+    ledger: LedgerWriter | None = None,
 ) -> Starlette:
     """The app; `observers` get each forwarded request's outcome (gateway.observe), and
-    so does the access log unless `logging.access` is off. `app.state.readiness` holds
-    the readiness checks of `/readyz` (gateway.ops.probes); more can be added before start."""
+    so do the access log (unless `logging.access` is off), the metrics (unless off) and
+    `ledger` (create_app makes the configuration's), written while the app runs.
+    `app.state.readiness` holds the checks of `/readyz` (gateway.ops.probes), the
+    ledger's writability among them; more can be added before start."""
+    observers = [*observers, ledger] if ledger is not None else observers
     upstream = Upstream(config.timeouts.connect_s, config.timeouts.upstream_s)
     engines = {name: e.base_url.rstrip("/") for name, e in catalog.catalog.engines.items()}
     health = HealthMonitor(upstream, engines, config.timeouts.health_interval_s)
@@ -91,6 +97,8 @@ def build_app(
         observers=Observers([*observers, *access]),
     )
     readiness = _readiness(gateway)
+    if ledger is not None:
+        _attach_ledger(ledger, readiness, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -98,6 +106,8 @@ def build_app(
         await health.start()
         if metrics is not None:
             await metrics.start()
+        if ledger is not None:
+            await ledger.start()
         try:
             yield
         finally:
@@ -106,6 +116,8 @@ def build_app(
             await health.stop()
             await gateway.limiter.close()
             await upstream.close()
+            if ledger is not None:  # last: after the drain, every outcome has been observed
+                await ledger.stop()
 
     app = Starlette(
         routes=[*probe_routes(readiness), *build_routes(gateway)],
@@ -122,6 +134,7 @@ def build_app(
     app.state.gateway = gateway
     app.state.readiness = readiness
     app.state.metrics = metrics
+    app.state.ledger = ledger  # backlog(), spilled, dropped, problem(): metrics and /readyz
     return app
 
 
@@ -138,6 +151,16 @@ def _readiness(gateway: Gateway) -> Readiness:
         readiness.add("redis", gateway.limiter.problem)
     readiness.add("shutdown", shutdown_check(drain), cached=False)
     return readiness
+
+
+def _attach_ledger(
+    ledger: LedgerWriter, readiness: Readiness, metrics: GatewayMetrics | None
+) -> None:
+    """The ledger in /readyz (writable) and in the metrics (backlog, spooled, dropped)."""
+    readiness.add("ledger", ledger.problem)
+    if metrics is not None:
+        metrics.ledger_backlog(ledger.backlog)
+        metrics.ledger_losses(lambda: ledger.spilled, lambda: ledger.dropped)
 
 
 def _metrics(

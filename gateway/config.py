@@ -30,6 +30,11 @@ Environment overrides (each wins over the file):
   GATEWAY_METRICS_HOST, GATEWAY_METRICS_PORT  where Prometheus metrics are served, on a port
                             of their own (default 127.0.0.1:9464); an empty port (or `none`,
                             `off`) switches them off
+  GATEWAY_LEDGER_URL        the usage ledger: sqlite:///file (relative to this file's directory)
+                            or postgresql://...; empty = no ledger (gateway.ops.ledger_url)
+  GATEWAY_LEDGER_SPOOL      the ledger's spill file when the database is down and memory full
+                            (default: <sqlite file>.spool.jsonl, or var/ledger-spool.jsonl)
+  GATEWAY_LEDGER_BUFFER_RECORDS, GATEWAY_LEDGER_FLUSH_INTERVAL_S, GATEWAY_LEDGER_SHUTDOWN_S
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from typing import Any, Literal
 import msgspec
 
 from gateway.config_errors import ConfigError, read_yaml
+from gateway.ops.ledger_url import parse_ledger_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "gateway.yaml"
@@ -83,6 +89,16 @@ class Metrics(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         return self.port is not None
 
 
+class Ledger(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The usage ledger writer's bounds (gateway.ops.ledger says what happens past each)."""
+
+    buffer_records: int = 100_000  # rows held in memory while the database is down
+    batch_records: int = 500  # rows per insert transaction
+    flush_interval_s: float = 0.5  # a partial batch waits at most this long
+    shutdown_s: float = 5.0  # at shutdown, time to write what is queued; the rest is spooled
+    spool_max_bytes: int = 1024**3  # the spill file's bound; past it rows are dropped (logged)
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     catalog: str
     keys: str
@@ -99,6 +115,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     timeouts: Timeouts = Timeouts()
     logging: Logging = Logging()
     metrics: Metrics = Metrics()
+    ledger_url: str | None = "sqlite:///var/usage.sqlite3"  # None: no ledger
+    ledger_spool: str | None = None  # None: beside the SQLite file, or var/ for PostgreSQL
+    ledger: Ledger = Ledger()
 
     @property
     def base_url(self) -> str:
@@ -142,6 +161,11 @@ _ENV: dict[str, tuple[str, ...]] = {
     "GATEWAY_ACCESS_LOG_LEVEL": ("logging", "access_level"),
     "GATEWAY_METRICS_HOST": ("metrics", "host"),
     "GATEWAY_METRICS_PORT": ("metrics", "port"),
+    "GATEWAY_LEDGER_URL": ("ledger_url",),
+    "GATEWAY_LEDGER_SPOOL": ("ledger_spool",),
+    "GATEWAY_LEDGER_BUFFER_RECORDS": ("ledger", "buffer_records"),
+    "GATEWAY_LEDGER_FLUSH_INTERVAL_S": ("ledger", "flush_interval_s"),
+    "GATEWAY_LEDGER_SHUTDOWN_S": ("ledger", "shutdown_s"),
 }
 
 _SWITCHED_OFF = ("", "none", "null", "off")
@@ -175,7 +199,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _env_value(variable: str, raw: str) -> Any:
     if variable == "GATEWAY_CORS_ALLOW_ORIGINS":
         return [origin.strip() for origin in raw.split(",") if origin.strip()]
-    if variable == "GATEWAY_REDIS_URL" and not raw.strip():
+    if variable in ("GATEWAY_REDIS_URL", "GATEWAY_LEDGER_URL") and not raw.strip():
         return None
     if variable == "GATEWAY_METRICS_PORT" and raw.strip().lower() in _SWITCHED_OFF:
         return None
@@ -200,6 +224,7 @@ def _check(config: Config, path: Path) -> None:
         raise ConfigError(path, "max_connections must be positive")
     _check_timeouts(config.timeouts, path)
     _check_metrics(config, path)
+    _check_ledger(config, path)
     for name in ("level", "access_level"):
         if getattr(config.logging, name).upper() not in _LOG_LEVELS:
             levels = ", ".join(_LOG_LEVELS).lower()
@@ -223,6 +248,17 @@ def _check(config: Config, path: Path) -> None:
             path,
             f"redis_url must start with redis://, rediss:// or unix://, got {config.redis_url!r}",
         )
+
+
+def _check_ledger(config: Config, path: Path) -> None:
+    if config.ledger_url is not None:
+        try:
+            parse_ledger_url(config.ledger_url, path.parent)
+        except ValueError as error:
+            raise ConfigError(path, str(error)) from None
+    for name in Ledger.__struct_fields__:
+        if getattr(config.ledger, name) <= 0:
+            raise ConfigError(path, f"ledger.{name} must be positive")
 
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

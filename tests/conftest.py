@@ -19,11 +19,13 @@ Nothing here is imported by the test modules: everything they need is a fixture.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -453,3 +455,93 @@ def start_redis(start_redis_server: Callable[[int], AbstractContextManager[Serve
 def unused_port() -> Callable[[], int]:
     """A loopback port that was free a moment ago."""
     return free_port
+
+
+# ---------------------------------------------------------------- fixtures: PostgreSQL
+
+POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+
+
+@dataclass
+class Postgres:
+    """A throw-away PostgreSQL cluster on a loopback port (trust auth), which a test may
+    stop and start again on the same port and data directory."""
+
+    port: int
+    data: Path
+    bin: Path
+    log: Path
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
+        wait = ("-w", "-t", str(int(READY_TIMEOUT_S)))
+        self._ctl("start", *wait, "-l", str(self.log), "-o", options)
+
+    def stop(self) -> None:
+        self._ctl("stop", "-w", "-m", "fast", "-t", str(int(STOP_TIMEOUT_S)))
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def _ctl(self, *args: str) -> None:
+        command = [str(self.bin / "pg_ctl"), "-D", str(self.data), *args]
+        run_as_postgres(command, timeout=READY_TIMEOUT_S + STOP_TIMEOUT_S)
+
+
+def run_as_postgres(command: Sequence[str], timeout: float) -> None:
+    """PostgreSQL refuses to run as root: as root, run it as the postgres user."""
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run([*prefix, *command], check=True, timeout=timeout, capture_output=True)
+
+
+def postgres_bin() -> Path | None:
+    """The newest installed server's bin directory (Debian: /usr/lib/postgresql/N/bin)."""
+    found = sorted(Path(p) for p in glob.glob(POSTGRES_BIN_GLOB) if Path(p, "initdb").exists())
+    return max(found, key=lambda p: int(p.parent.name), default=None) if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One cluster for the session, in a temporary directory owned by postgres (pytest's
+    tmp_path is not readable by that user); removed afterwards."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        message = "PostgreSQL not installed (Debian package: postgresql)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    root = Path(tempfile.mkdtemp(prefix="gateway-pg-"))
+    try:
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres", "postgres")
+        data = root / "data"
+        initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
+        run_as_postgres([*initdb, "--no-sync", "-E", "UTF8"], timeout=60)
+        server = Postgres(free_port(), data, bin_dir, root / "postgres.log")
+        server.start()
+        try:
+            yield server
+        finally:
+            if server.running():
+                server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_database(postgres: Postgres, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh database of the session's cluster for one test; its URL."""
+    import psycopg
+
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
+    with psycopg.connect(postgres.url(), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield postgres.url(name)
+    if not postgres.running():
+        postgres.start()
+    with psycopg.connect(postgres.url(), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -184,3 +184,21 @@ def test_tpm_refuses_after_an_answer_that_used_more_than_its_estimate(
     assert second.status_code == 429, second.text
     error = second.json()["error"]
     assert (error["code"], error["type"]) == ("rate_limit_exceeded", "tokens")
+
+
+@pytest.mark.e2e
+def test_tpm_gives_back_the_estimate_of_a_request_the_gateway_refused_before_the_engine(
+    tpm_gateway: str, local_key: str
+) -> None:
+    body_estimate = estimate_tokens(PADDING.encode())
+    assert 3 * body_estimate > TPM  # kept charged, the third refusal would already be a 429
+    refused = [
+        chat(tpm_gateway, local_key, "hi", user=PADDING, temperature="hot") for _ in range(6)
+    ]
+    assert [a.status_code for a in refused] == [400] * 6, refused[-1].text
+    assert refused[0].json()["error"]["param"] == "temperature"
+    admitted = chat(tpm_gateway, local_key, "hi", user=PADDING)
+    assert admitted.status_code == 200, admitted.text
+    left = int(admitted.headers["x-ratelimit-remaining-tokens"])
+    # Only this last request's estimate is charged when its answer is counted.
+    assert TPM - body_estimate - 40 <= left <= TPM - body_estimate + 150

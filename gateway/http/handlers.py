@@ -262,12 +262,13 @@ class Gateway:
         estimate = estimate_tokens(body)
         headers = await self.count(key, estimate)
         with errors_carry(headers):
-            typed = route.validator.validate(body)
-            trace.stream = getattr(typed, "stream", None) is True
-            model = self.resolve(typed.model, route)
-            trace.model = model.id
-            applied = apply_rules(typed, model, route.rules)
-            self.require_serving(model)  # after every 400: those do not depend on the engine
+            with self._refunded_if_refused(key, estimate):  # the engine never saw these
+                typed = route.validator.validate(body)
+                trace.stream = getattr(typed, "stream", None) is True
+                model = self.resolve(typed.model, route)
+                trace.model = model.id
+                applied = apply_rules(typed, model, route.rules)
+                self.require_serving(model)  # after every 400: they do not depend on the engine
             # A stream always asks the engine for usage (the ledger and TPM need it);
             # the client gets the usage chunk only if it asked for it.
             relay_usage = stream_usage.client_asked(typed)
@@ -313,6 +314,17 @@ class Gateway:
             media_type="text/event-stream",
             headers={**headers, "Cache-Control": "no-cache"},
         )
+
+    @contextlib.contextmanager
+    def _refunded_if_refused(self, key: KeyRecord, estimate: int) -> Iterator[None]:
+        """A request the gateway refuses before forwarding used no tokens: its estimate goes
+        back to the key's bucket (its request still counts against RPM, as on api.openai.com
+        a refused request does)."""
+        try:
+            yield
+        except ApiError:
+            self.limiter.settle(key.id, key.rpm, key.tpm, -estimate)
+            raise
 
     def _settler(self, key: KeyRecord, estimate: int) -> Callable[[Usage | None], None]:
         """Corrects the key's token bucket by what the engine really used, once it is known.

@@ -211,6 +211,21 @@ class GatewayMetrics:
             "livesum",
         )
 
+    def ledger_losses(self, spilled: Callable[[], int], dropped: Callable[[], int]) -> None:
+        """The ledger's rows spooled to disk and lost since each worker started, summed."""
+        self.sampled_gauge(
+            "gateway_ledger_spilled_records",
+            "Usage records the ledger spooled to its local file (database down or memory full).",
+            spilled,
+            "livesum",
+        )
+        self.sampled_gauge(
+            "gateway_ledger_dropped_records",
+            "Usage records lost: the ledger's spool file was full or not writable.",
+            dropped,
+            "livesum",
+        )
+
     def sample(self) -> None:
         """Reads every sampled gauge once; a failing reader is logged, the others still read."""
         for name, gauge, read in self._sampled:

@@ -132,7 +132,10 @@ def test_probes_answer_unauthenticated_without_rate_limit_headers(gateway_url: s
     ready = httpx.get(f"{gateway_url}/readyz", timeout=10)
     assert (alive.status_code, alive.json()) == (200, {"status": "ok"})
     assert ready.status_code == 200, ready.text
-    assert ready.json() == {"status": "ready", "checks": {"engines": "ok", "shutdown": "ok"}}
+    assert ready.json() == {
+        "status": "ready",
+        "checks": {"engines": "ok", "shutdown": "ok", "ledger": "ok"},  # the config's SQLite
+    }
     for response in (alive, ready):
         assert not [name for name in response.headers if name.startswith("x-ratelimit")]
 
@@ -169,7 +172,12 @@ def test_with_redis_up_readyz_checks_it_and_is_200(
     ):
         ready = httpx.get(f"{url}/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"engines": "ok", "redis": "ok", "shutdown": "ok"}
+    assert ready.json()["checks"] == {
+        "engines": "ok",
+        "redis": "ok",
+        "shutdown": "ok",
+        "ledger": "ok",
+    }
 
 
 @pytest.mark.e2e

@@ -32,9 +32,9 @@ from typing import Any
 
 from gateway.catalog import Prices
 from gateway.observe import RequestOutcome, Usage
-from gateway.ops.ledger import LedgerSettings, LedgerWriter
-from gateway.ops.ledger_spool import Spool
-from gateway.ops.ledger_store import open_store
+from gateway.ops.ledger.spool import Spool
+from gateway.ops.ledger.store import open_store
+from gateway.ops.ledger.writer import LedgerSettings, LedgerWriter
 
 TICK_S = 0.001
 ARRIVALS = 50  # outcomes queued per event-loop turn

@@ -33,7 +33,7 @@ ROUNDS, CALLS = 5, 20_000
 def measure() -> dict[str, float]:
     """µs per call of each kind of outcome, in this process's mode."""
     from gateway.observe import RefusalInfo, RequestOutcome, Usage
-    from gateway.ops.metrics import gateway_metrics
+    from gateway.ops.metrics.observer import gateway_metrics
 
     metrics = gateway_metrics(["chat-a"], ["team-a"])
     usage = Usage(prompt_tokens=120, completion_tokens=40, cached_tokens=64)

@@ -30,8 +30,8 @@ from gateway.limits.bodies import BodyBudget, ReleaseBodies
 from gateway.limits.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.observe import Observer, Observers
 from gateway.ops.access_log import AccessLog
-from gateway.ops.ledger import LedgerWriter
-from gateway.ops.ledger_setup import ledger_of
+from gateway.ops.ledger.setup import ledger_of
+from gateway.ops.ledger.writer import LedgerWriter
 from gateway.ops.probes import Readiness, probe_routes, shutdown_check
 from gateway.ops.request_ids import RESPONSE_HEADER, RequestIds, scope_request_id
 from gateway.upstream.client import Upstream
@@ -39,7 +39,7 @@ from gateway.upstream.health import HealthMonitor
 from generated.routes import build_routes
 
 if TYPE_CHECKING:
-    from gateway.ops.metrics import GatewayMetrics
+    from gateway.ops.metrics.observer import GatewayMetrics
 
 log = logging.getLogger("gateway")
 
@@ -170,9 +170,9 @@ def _metrics(
     if not config.metrics.enabled:
         return None
     # Imported only now: under gateway.serve, prometheus_client must be imported after
-    # the multiprocess directory is set (gateway.ops.metrics_dir), so `import gateway.app`
+    # the multiprocess directory is set (gateway.ops.metrics.directory), so `import gateway.app`
     # must not import it.
-    from gateway.ops.metrics import gateway_metrics
+    from gateway.ops.metrics.observer import gateway_metrics
 
     metrics = gateway_metrics(catalog.models, keys.ids)
     health.listen(metrics.engine_health)

@@ -31,7 +31,7 @@ Environment overrides (each wins over the file):
                             of their own (default 127.0.0.1:9464); an empty port (or `none`,
                             `off`) switches them off
   GATEWAY_LEDGER_URL        the usage ledger: sqlite:///file (relative to this file's directory)
-                            or postgresql://...; empty = no ledger (gateway.ops.ledger_url)
+                            or postgresql://...; empty = no ledger (gateway.ops.ledger.url)
   GATEWAY_LEDGER_SPOOL      the ledger's spill file when the database is down and memory full
                             (default: <sqlite file>.spool.jsonl, or var/ledger-spool.jsonl)
   GATEWAY_LEDGER_BUFFER_RECORDS, GATEWAY_LEDGER_FLUSH_INTERVAL_S, GATEWAY_LEDGER_SHUTDOWN_S
@@ -48,7 +48,7 @@ from typing import Any, Literal
 import msgspec
 
 from gateway.config_errors import ConfigError, read_yaml
-from gateway.ops.ledger_url import parse_ledger_url
+from gateway.ops.ledger.url import parse_ledger_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "gateway.yaml"
@@ -90,7 +90,7 @@ class Metrics(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class Ledger(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """The usage ledger writer's bounds (gateway.ops.ledger says what happens past each)."""
+    """The usage ledger writer's bounds (gateway.ops.ledger.writer says what happens past each)."""
 
     buffer_records: int = 100_000  # rows held in memory while the database is down
     batch_records: int = 500  # rows per insert transaction

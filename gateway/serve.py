@@ -11,7 +11,7 @@ one log handler (gateway.logs), and a shutdown bounded by `timeouts.drain_s`
 (gateway.http.drain). `--workers N` (N > 1) needs `redis_url`: in-memory limits
 are per process and would admit N times each limit. Prometheus metrics, unless
 `metrics.port` is null, are served by this process on their own port, summed
-over the workers (gateway.ops.metrics_exposure).
+over the workers (gateway.ops.metrics.exposure).
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from gateway.app import create_app
 from gateway.config import DEFAULT_CONFIG, Config, config_path, load_config
 from gateway.config_errors import ConfigError
 from gateway.logs import dict_config
-from gateway.ops import metrics_dir
+from gateway.ops.metrics import directory as metrics_dir
 
 if TYPE_CHECKING:
-    from gateway.ops.metrics_exposure import MetricsListener
+    from gateway.ops.metrics.exposure import MetricsListener
 
 LOCAL_KEY_HINT = "sk-local-dev-0000000000000000000000000000 (see config/keys.yaml)"
 
@@ -133,7 +133,7 @@ def _start_metrics(config: Config, path: Path, run_dir: Path | None) -> MetricsL
     if run_dir is None or config.metrics.port is None:
         return None
     # Imported here: it imports prometheus_client, which must come after run_dir is set.
-    from gateway.ops.metrics_exposure import MetricsListener
+    from gateway.ops.metrics.exposure import MetricsListener
 
     where = f"{config.metrics.host}:{config.metrics.port}"
     listener = MetricsListener(config.metrics.host, config.metrics.port, run_dir)

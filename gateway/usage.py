@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gateway.config import config_path, load_config
 from gateway.config_errors import ConfigError
-from gateway.ops.usage_report import FORMATS, NoLedger, render, totals
+from gateway.ops.ledger.report import FORMATS, NoLedger, render, totals
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)

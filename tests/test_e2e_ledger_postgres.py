@@ -18,9 +18,9 @@ import openai
 import pytest
 from ledger_rows import postgres_rows, tokens, usage_tokens, wait_for_rows
 
-from gateway.ops.ledger_postgres import PostgresStore
-from gateway.ops.ledger_record import LedgerRow
-from gateway.ops.ledger_url import PostgresTarget
+from gateway.ops.ledger.postgres import PostgresStore
+from gateway.ops.ledger.record import LedgerRow
+from gateway.ops.ledger.url import PostgresTarget
 
 pytestmark = pytest.mark.e2e
 LOAD_LIMIT = 3000  # requests at most, whatever the machine's speed

@@ -14,8 +14,8 @@ import pytest
 
 from gateway.config import load_config
 from gateway.config_errors import ConfigError
-from gateway.ops.ledger_setup import spool_path
-from gateway.ops.ledger_url import PostgresTarget, SqliteTarget, parse_ledger_url
+from gateway.ops.ledger.setup import spool_path
+from gateway.ops.ledger.url import PostgresTarget, SqliteTarget, parse_ledger_url
 
 BASE = "catalog: catalog.yaml\nkeys: keys.yaml\n"
 
@@ -119,7 +119,7 @@ def test_an_unreachable_postgresql_at_start_is_not_fatal(
 def test_postgresql_connections_get_tcp_bounds_unless_the_url_sets_its_own() -> None:
     from psycopg import conninfo
 
-    from gateway.ops.ledger_postgres import with_tcp_defaults
+    from gateway.ops.ledger.postgres import with_tcp_defaults
 
     merged = conninfo.conninfo_to_dict(with_tcp_defaults("postgresql://u@h/db?connect_timeout=9"))
     assert merged["connect_timeout"] == "9"

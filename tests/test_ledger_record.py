@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from gateway.catalog import Prices
 from gateway.observe import RefusalInfo, RequestOutcome, Usage
-from gateway.ops.ledger_record import COLUMNS, LedgerRow, cost_nanousd, row_of
+from gateway.ops.ledger.record import COLUMNS, LedgerRow, cost_nanousd, row_of
 
 PRICES = Prices(input_per_mtok=0.15, cached_input_per_mtok=0.075, output_per_mtok=0.6)
 

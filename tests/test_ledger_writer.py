@@ -18,10 +18,10 @@ import pytest
 
 from gateway.catalog import Prices
 from gateway.observe import RequestOutcome, Usage
-from gateway.ops.ledger import LedgerSettings, LedgerWriter
-from gateway.ops.ledger_record import row_of
-from gateway.ops.ledger_spool import Spool
-from gateway.ops.ledger_sqlite import SqliteStore
+from gateway.ops.ledger.record import row_of
+from gateway.ops.ledger.spool import Spool
+from gateway.ops.ledger.sqlite import SqliteStore
+from gateway.ops.ledger.writer import LedgerSettings, LedgerWriter
 
 WAIT_S = 15.0
 PRICES = {"m": Prices(input_per_mtok=1, output_per_mtok=2)}
@@ -151,7 +151,7 @@ def test_past_the_memory_bound_rows_are_spooled_then_replayed_when_the_database_
         assert rows_in(ledger.database) == expected(50)
         assert ledger.writer.dropped == 0
 
-    with caplog.at_level(logging.INFO, "gateway.ops.ledger"):
+    with caplog.at_level(logging.INFO, "gateway.ops.ledger.writer"):
         asyncio.run(scenario())
     assert "spilled to" in caplog.text
     assert "replayed 40 spooled rows" in caplog.text

@@ -22,9 +22,9 @@ from gateway.app import create_app
 from gateway.config import DEFAULT_CONFIG, load_config
 from gateway.config_errors import ConfigError
 from gateway.observe import RefusalInfo, RequestOutcome, StreamEnd, Usage
-from gateway.ops.metric_labels import ParamLabels
-from gateway.ops.metrics import GatewayMetrics, gateway_metrics
-from gateway.ops.metrics_exposure import exited_processes
+from gateway.ops.metrics.exposure import exited_processes
+from gateway.ops.metrics.labels import ParamLabels
+from gateway.ops.metrics.observer import GatewayMetrics, gateway_metrics
 from gateway.upstream.client import Upstream
 from gateway.upstream.health import HealthMonitor
 from generated.validators import BY_ENDPOINT

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ops.ledger_record import LedgerRow
-from gateway.ops.ledger_sqlite import SqliteStore
+from gateway.ops.ledger.record import LedgerRow
+from gateway.ops.ledger.sqlite import SqliteStore
 
 DAY1 = datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC).timestamp()
 DAY2 = datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC).timestamp()

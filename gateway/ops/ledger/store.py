@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from gateway.ops.ledger_record import LedgerRow
-from gateway.ops.ledger_url import PostgresTarget, parse_ledger_url
+from gateway.ops.ledger.record import LedgerRow
+from gateway.ops.ledger.url import PostgresTarget, parse_ledger_url
 
 
 class LedgerStore(Protocol):
@@ -32,9 +32,9 @@ def open_store(url: str, base: Path) -> LedgerStore:
     """The store of `url` (relative SQLite paths from `base`); connects lazily."""
     target = parse_ledger_url(url, base)
     if isinstance(target, PostgresTarget):
-        from gateway.ops.ledger_postgres import PostgresStore
+        from gateway.ops.ledger.postgres import PostgresStore
 
         return PostgresStore(target)
-    from gateway.ops.ledger_sqlite import SqliteStore
+    from gateway.ops.ledger.sqlite import SqliteStore
 
     return SqliteStore(target.path)

@@ -10,8 +10,8 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.ops.ledger_record import LedgerRow
-from gateway.ops.ledger_schema import SQLITE, create_statements, insert_statement
+from gateway.ops.ledger.record import LedgerRow
+from gateway.ops.ledger.schema import SQLITE, create_statements, insert_statement
 
 BUSY_TIMEOUT_S = 5.0
 

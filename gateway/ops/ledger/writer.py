@@ -4,14 +4,14 @@ writes the queue to the database in batches, off the event loop.
 On the request path the observer only appends the outcome to an in-memory deque
 (no conversion, no I/O). A background task wakes when a batch is full or every
 `flush_interval_s`, and hands up to `batch_records` at a time to one writer
-thread, which turns them into rows (gateway.ops.ledger_record) and inserts them
+thread, which turns them into rows (gateway.ops.ledger.record) and inserts them
 in one transaction.
 
 Nothing is lost, within stated bounds:
 - database down: the rows stay in memory and the batch is retried with
   exponential backoff (0.5 s doubling up to `backoff_max_s`);
 - more than `buffer_records` waiting: the oldest beyond the bound are appended
-  to the spool file (gateway.ops.ledger_spool, fsynced), replayed once the
+  to the spool file (gateway.ops.ledger.spool, fsynced), replayed once the
   database takes writes again;
 - spool past `spool_max_bytes`, or the disk refusing: those rows are dropped,
   counted in `dropped` and logged as an error (the one loss, and it is loud);
@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 from gateway.catalog import Prices
 from gateway.observe import RequestOutcome
-from gateway.ops.ledger_record import LedgerRow, row_of
-from gateway.ops.ledger_spool import Spool, SpoolFull
-from gateway.ops.ledger_store import LedgerStore
+from gateway.ops.ledger.record import LedgerRow, row_of
+from gateway.ops.ledger.spool import Spool, SpoolFull
+from gateway.ops.ledger.store import LedgerStore
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from typing import Any
 import psycopg
 from psycopg import conninfo
 
-from gateway.ops.ledger_record import LedgerRow
-from gateway.ops.ledger_schema import POSTGRES, create_statements, insert_statement
-from gateway.ops.ledger_url import PostgresTarget
+from gateway.ops.ledger.record import LedgerRow
+from gateway.ops.ledger.schema import POSTGRES, create_statements, insert_statement
+from gateway.ops.ledger.url import PostgresTarget
 
 CONNECT_TIMEOUT_S = 3
 TCP_DEFAULTS = {

@@ -18,8 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from gateway.ops.ledger_schema import TABLE
-from gateway.ops.ledger_url import PostgresTarget, SqliteTarget, parse_ledger_url
+from gateway.ops.ledger.schema import TABLE
+from gateway.ops.ledger.url import PostgresTarget, SqliteTarget, parse_ledger_url
 
 FORMATS = ("table", "csv", "json")
 

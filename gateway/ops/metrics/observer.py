@@ -4,14 +4,14 @@
 request, so it only increments label children it has cached. Every label value
 is bounded by the configuration, never by what a client sends: `model` is a
 catalog id or `""`, `key_id` a keys-file id or `""`, `param` a place of the
-endpoint's schema (gateway.ops.metric_labels). Engine health comes from the
+endpoint's schema (gateway.ops.metrics.labels). Engine health comes from the
 health monitor's checks; other gauges (the ledger's backlog) are sampled from a
 callable every `SAMPLE_INTERVAL_S`, since multiprocess mode cannot read a
 gauge's function at scrape time.
 
 Under `python -m gateway.serve` each worker writes its values to files of
 prometheus_client's multiprocess mode; one listener reads them all
-(gateway.ops.metrics_exposure). The metric names and labels are in the README.
+(gateway.ops.metrics.exposure). The metric names and labels are in the README.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gateway.observe import RequestOutcome, Usage
-from gateway.ops.metric_labels import ParamLabels
+from gateway.ops.metrics.labels import ParamLabels
 from generated.validators import BY_ENDPOINT
 
 log = logging.getLogger(__name__)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from gateway.catalog import IndexedCatalog
 from gateway.config import Config
-from gateway.ops.ledger import LedgerSettings, LedgerWriter
-from gateway.ops.ledger_spool import Spool
-from gateway.ops.ledger_store import open_store
-from gateway.ops.ledger_url import SqliteTarget, parse_ledger_url
+from gateway.ops.ledger.spool import Spool
+from gateway.ops.ledger.store import open_store
+from gateway.ops.ledger.url import SqliteTarget, parse_ledger_url
+from gateway.ops.ledger.writer import LedgerSettings, LedgerWriter
 
 DEFAULT_POSTGRES_SPOOL = "var/ledger-spool.jsonl"
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from gateway.ops.ledger_record import LedgerRow
+from gateway.ops.ledger.record import LedgerRow
 
 log = logging.getLogger(__name__)
 

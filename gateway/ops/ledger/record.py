@@ -20,7 +20,7 @@ NANO_PER_MICRO = 1000  # USD per million tokens = micro-dollars per token
 
 
 class LedgerRow(NamedTuple):
-    """The columns of `usage_ledger`, in order (gateway/ops/ledger_schema.py). A tuple:
+    """The columns of `usage_ledger`, in order (gateway/ops/ledger/schema.py). A tuple:
     cheap to build in the writer thread, and already the values an insert binds."""
 
     request_id: str

@@ -4,7 +4,7 @@
 multiprocess mode, with one worker as with several, so there is one way to
 serve them:
 
-1. `gateway.ops.metrics_dir.fresh_multiprocess_dir()`, before anything
+1. `gateway.ops.metrics.directory.fresh_multiprocess_dir()`, before anything
    imports prometheus_client (this module included).
 2. `MetricsListener.start()` in the supervising process (the only process
    with one worker): prometheus_client's HTTP server, in a thread, on

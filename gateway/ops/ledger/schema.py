@@ -7,7 +7,7 @@ The index on (received_at, key_id) serves `python -m gateway.usage`'s ranges.
 
 from __future__ import annotations
 
-from gateway.ops.ledger_record import COLUMNS
+from gateway.ops.ledger.record import COLUMNS
 
 TABLE = "usage_ledger"
 

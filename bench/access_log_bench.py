@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 
 from gateway.logs import dict_config
-from gateway.observe import RequestOutcome, Usage
+from gateway.observe import RequestOutcome, Usage, new_outcome_id
 from gateway.ops.access_log import AccessLog
 
 OUTCOME = RequestOutcome(
+    outcome_id=new_outcome_id(),
     request_id="req_5f0c4e1b9a2d4c7e8f1a3b5c7d9e0f12",
     received_at=time.time(),
     endpoint="chat.completions",

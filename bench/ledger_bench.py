@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.catalog import Prices
-from gateway.observe import RequestOutcome, Usage
+from gateway.observe import RequestOutcome, Usage, new_outcome_id
 from gateway.ops.ledger.spool import Spool
 from gateway.ops.ledger.store import open_store
 from gateway.ops.ledger.writer import LedgerSettings, LedgerWriter
@@ -45,6 +45,7 @@ PRICES = {
 
 def outcome(number: int) -> RequestOutcome:
     return RequestOutcome(
+        outcome_id=new_outcome_id(),
         request_id=f"req_{time.time_ns()}_{number}",
         received_at=time.time(),
         endpoint="chat.completions",

@@ -43,6 +43,7 @@ def measure() -> dict[str, float]:
         base: dict[str, Any] = {"usage": usage, "first_chunk_s": None, "error": None,
                                 "stream_end": None, "upstream_s": None}  # fmt: skip
         return RequestOutcome(
+            outcome_id="o0",
             request_id="req_0",
             received_at=0.0,
             endpoint="chat.completions",

@@ -52,6 +52,9 @@ class RefusalInfo:
 
 @dataclass(frozen=True, slots=True)
 class RequestOutcome:
+    # This outcome's own id, always the gateway's: unique even when clients reuse their
+    # X-Client-Request-Id, so a ledger keyed on it never drops a request as a duplicate.
+    outcome_id: str
     request_id: str  # the x-request-id the client got (gateway.ops.request_ids)
     received_at: float  # wall-clock time of the request's arrival, seconds since the epoch
     endpoint: str  # the matrix's endpoint key, e.g. "chat.completions"
@@ -94,6 +97,10 @@ def new_request_id() -> str:
     return f"req_{secrets.token_hex(16)}"
 
 
+def new_outcome_id() -> str:
+    return secrets.token_hex(16)
+
+
 @dataclass(slots=True)
 class Trace:
     """What is known about one request so far, filled in stage by stage; reported once."""
@@ -101,6 +108,7 @@ class Trace:
     endpoint: str
     observers: Observers
     request_id: str = field(default_factory=new_request_id)
+    outcome_id: str = field(default_factory=new_outcome_id)
     received_at: float = field(default_factory=time.time)
     started: float = field(default_factory=time.perf_counter)
     key_id: str | None = None
@@ -141,6 +149,7 @@ class Trace:
             return
         self.reported = True
         outcome = RequestOutcome(
+            outcome_id=self.outcome_id,
             request_id=self.request_id,
             received_at=self.received_at,
             endpoint=self.endpoint,

@@ -41,6 +41,7 @@ FIELDS = {
 
 def outcome(**changes: Any) -> RequestOutcome:
     fields: JSON = {
+        "outcome_id": "o0123",
         "request_id": "req_0123",
         "received_at": 1_764_605_109.125,
         "endpoint": "chat.completions",

@@ -150,7 +150,7 @@ def test_a_batch_written_twice_to_postgresql_bills_each_request_once(
     postgres_database: str,
 ) -> None:
     rows = [
-        LedgerRow(f"req_{n}", 1_764_600_000.0 + n, "k", "m", "embeddings", 200, False,
+        LedgerRow(f"o{n}", f"req_{n}", 1_764_600_000.0 + n, "k", "m", "embeddings", 200, False,
                   n, None, None, 0.01, None, None, None, None, None, 1000 * n)
         for n in range(5)
     ]  # fmt: skip

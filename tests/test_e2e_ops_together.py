@@ -135,3 +135,29 @@ def scrape_until(url: str, name: str) -> dict[str, float]:
             return samples
         assert time.monotonic() < deadline, f"{name} not in the metrics within {WAIT_S} s"
         time.sleep(0.2)
+
+
+def test_requests_reusing_one_client_request_id_are_each_billed(
+    start_gateway_server: Any, local_key: str, tmp_path: Path
+) -> None:
+    database = tmp_path / "usage.sqlite3"
+    with start_gateway_server(ledger_env(database)) as gateway:
+        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=local_key, max_retries=0)
+        with client:
+            answers = [
+                client.chat.completions.with_raw_response.create(
+                    model="chat-full",
+                    messages=[{"role": "user", "content": "hello " * n}],
+                    max_tokens=3,
+                    extra_headers={"X-Client-Request-Id": "same-every-time"},
+                )
+                for n in (1, 2, 3)
+            ]
+        rows = wait_for_rows(lambda: sqlite_rows(database), 3)
+    assert [a.headers["x-request-id"] for a in answers] == ["same-every-time"] * 3
+    usages = [a.parse().usage for a in answers]
+    prompts = [u.prompt_tokens for u in usages if u is not None]
+    assert len(set(prompts)) == 3  # three different requests
+    assert [(r["request_id"], r["prompt_tokens"]) for r in rows] == [
+        ("same-every-time", p) for p in prompts
+    ]

@@ -13,6 +13,7 @@ PRICES = Prices(input_per_mtok=0.15, cached_input_per_mtok=0.075, output_per_mto
 
 def outcome(**changes: object) -> RequestOutcome:
     fields: dict[str, object] = {
+        "outcome_id": "o1",
         "request_id": "req_1",
         "received_at": 1_764_600_000.25,
         "endpoint": "chat.completions",
@@ -64,6 +65,7 @@ def test_the_row_carries_every_field_of_the_outcome() -> None:
     refusal = RefusalInfo("server_error", None, "engine_error", "boom")
     row = row_of(outcome(error=refusal, stream_end="engine_error"), PRICES)
     assert row == LedgerRow(
+        outcome_id="o1",
         request_id="req_1",
         received_at=1_764_600_000.25,
         key_id="team-a",

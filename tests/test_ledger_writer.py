@@ -12,6 +12,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ PRICES = {"m": Prices(input_per_mtok=1, output_per_mtok=2)}
 
 def outcome(number: int) -> RequestOutcome:
     return RequestOutcome(
+        outcome_id=f"o{number:06d}",
         request_id=f"req_{number:06d}",
         received_at=1_764_600_000.0 + number,
         endpoint="chat.completions",
@@ -102,7 +104,7 @@ def test_the_observer_only_queues_and_the_writer_writes_every_row_in_batches(
     assert rows_in(Ledger(tmp_path).database) == expected(1000)
 
 
-def test_a_request_id_written_twice_is_billed_once(tmp_path: Path) -> None:
+def test_an_outcome_written_twice_is_billed_once(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "usage.sqlite3")
     rows = [row_of(outcome(n), PRICES["m"]) for n in range(5)]
     store.insert(rows)
@@ -242,3 +244,14 @@ def test_a_torn_last_spool_line_is_skipped_and_the_rest_replayed(
     store.close()
     assert rows_in(tmp_path / "usage.sqlite3") == expected(3)
     assert "line 4 unreadable" in caplog.text
+
+
+def test_requests_sharing_a_clients_request_id_each_get_their_own_row(tmp_path: Path) -> None:
+    # A client may send the same X-Client-Request-Id every time; each request is billed.
+    store = SqliteStore(tmp_path / "usage.sqlite3")
+    shared = [replace(outcome(n), request_id="mine") for n in range(3)]
+    store.insert([row_of(o, PRICES["m"]) for o in shared])
+    store.close()
+    with sqlite3.connect(tmp_path / "usage.sqlite3") as connection:
+        ids = connection.execute("SELECT request_id, prompt_tokens FROM usage_ledger").fetchall()
+    assert sorted(ids) == [("mine", 0), ("mine", 1), ("mine", 2)]

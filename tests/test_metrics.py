@@ -46,6 +46,7 @@ def outcome(
     upstream_s: float | None = None,
 ) -> RequestOutcome:
     return RequestOutcome(
+        outcome_id="o0",
         request_id="req_0",
         received_at=0.0,
         endpoint=endpoint,

@@ -22,6 +22,7 @@ DAY2 = datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC).timestamp()
 
 def row(number: int, when: float, key: str, model: str | None, **fields: object) -> LedgerRow:
     values: dict[str, object] = {
+        "outcome_id": f"o{number}",
         "request_id": f"req_{number}",
         "received_at": when,
         "key_id": key,

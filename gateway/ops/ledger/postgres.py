@@ -1,7 +1,7 @@
 """The shared ledger of several replicas: a PostgreSQL table, written with psycopg 3.
 
 Each batch is one transaction of one pipelined `executemany` (psycopg sends the
-rows without waiting for each answer); `ON CONFLICT (request_id) DO NOTHING`
+rows without waiting for each answer); `ON CONFLICT (outcome_id) DO NOTHING`
 makes a retried batch harmless. Connecting waits at most CONNECT_TIMEOUT_S, and
 TCP_DEFAULTS bound a server that stops answering mid-write (a network partition
 sends no reset) to about 10 s: then the batch fails and is retried like any

@@ -23,6 +23,7 @@ class LedgerRow(NamedTuple):
     """The columns of `usage_ledger`, in order (gateway/ops/ledger/schema.py). A tuple:
     cheap to build in the writer thread, and already the values an insert binds."""
 
+    outcome_id: str  # the primary key: the gateway's own, never a client's
     request_id: str
     received_at: float  # seconds since the epoch, UTC
     key_id: str | None
@@ -59,6 +60,7 @@ def row_of(outcome: RequestOutcome, prices: Prices | None) -> LedgerRow:
     completion = usage.completion_tokens if usage is not None else None
     cached = usage.cached_tokens if usage is not None else None
     return LedgerRow(
+        outcome_id=outcome.outcome_id,
         request_id=outcome.request_id,
         received_at=outcome.received_at,
         key_id=outcome.key_id,

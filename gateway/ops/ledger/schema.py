@@ -1,8 +1,11 @@
 """The `usage_ledger` table, one row per answered request, in each store's SQL.
 
-The request id is the primary key, so writing a batch again (a retry after a
-lost acknowledgement, a spool replayed twice) never bills a request twice.
-The index on (received_at, key_id) serves `python -m gateway.usage`'s ranges.
+The outcome id (the gateway's own, one per answered request) is the primary
+key, so writing a batch again (a retry after a lost acknowledgement, a spool
+replayed twice) never bills a request twice. Not the request id: a client may
+send the same X-Client-Request-Id with every request, and each must be billed.
+The index on (received_at, key_id) serves `python -m gateway.usage`'s ranges,
+the one on request_id an operator's lookup of the id a user quotes.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ TABLE = "usage_ledger"
 
 _TYPES = {
     # column: (SQLite type, PostgreSQL type)
-    "request_id": ("TEXT PRIMARY KEY", "TEXT PRIMARY KEY"),
+    "outcome_id": ("TEXT PRIMARY KEY", "TEXT PRIMARY KEY"),
+    "request_id": ("TEXT NOT NULL", "TEXT NOT NULL"),
     # SQLite: seconds since the epoch (its `unixepoch` modifier reads them:
     # SELECT datetime(received_at, 'unixepoch')), bound as is, without a conversion.
     "received_at": ("REAL NOT NULL", "TIMESTAMPTZ NOT NULL"),
@@ -36,12 +40,13 @@ _TYPES = {
 assert tuple(_TYPES) == COLUMNS, "the table's columns are the record's fields, in order"
 
 
-def create_statements(dialect: int) -> tuple[str, str]:
-    """CREATE TABLE and CREATE INDEX, both IF NOT EXISTS; dialect 0 SQLite, 1 PostgreSQL."""
+def create_statements(dialect: int) -> tuple[str, ...]:
+    """CREATE TABLE and its indexes, all IF NOT EXISTS; dialect 0 SQLite, 1 PostgreSQL."""
     columns = ",\n  ".join(f"{name} {types[dialect]}" for name, types in _TYPES.items())
     return (
         f"CREATE TABLE IF NOT EXISTS {TABLE} (\n  {columns}\n)",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_time_key ON {TABLE} (received_at, key_id)",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_request_id ON {TABLE} (request_id)",
     )
 
 
@@ -51,7 +56,7 @@ def insert_statement(placeholder: str, time_placeholder: str) -> str:
     values = ", ".join(marks)
     return (
         f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({values}) "
-        "ON CONFLICT (request_id) DO NOTHING"
+        "ON CONFLICT (outcome_id) DO NOTHING"
     )
 
 

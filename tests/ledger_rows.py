@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ def sqlite_rows(path: Path) -> list[Row]:
     """Every row, in arrival order; none while the file or its table does not exist."""
     if not path.exists():
         return []
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection:
         connection.row_factory = sqlite3.Row
         try:
             rows = connection.execute("SELECT * FROM usage_ledger ORDER BY received_at")

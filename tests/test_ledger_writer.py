@@ -12,6 +12,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def outcome(number: int) -> RequestOutcome:
 def rows_in(path: Path) -> list[tuple[str, int, int]]:
     if not path.exists():
         return []
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection:
         query = "SELECT request_id, prompt_tokens, cost_nanousd FROM usage_ledger ORDER BY 1"
         return connection.execute(query).fetchall()
 
@@ -252,6 +253,6 @@ def test_requests_sharing_a_clients_request_id_each_get_their_own_row(tmp_path: 
     shared = [replace(outcome(n), request_id="mine") for n in range(3)]
     store.insert([row_of(o, PRICES["m"]) for o in shared])
     store.close()
-    with sqlite3.connect(tmp_path / "usage.sqlite3") as connection:
+    with closing(sqlite3.connect(tmp_path / "usage.sqlite3")) as connection:
         ids = connection.execute("SELECT request_id, prompt_tokens FROM usage_ledger").fetchall()
     assert sorted(ids) == [("mine", 0), ("mine", 1), ("mine", 2)]

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -68,7 +69,7 @@ def _sqlite_totals(target: SqliteTarget, since: datetime, until: datetime) -> li
         raise NoLedger(f"no ledger at {target.path}")
     sql = _SELECT.format(day="strftime('%Y-%m-%d', received_at, 'unixepoch')", table=TABLE, p="?")
     # Read-only: a report never creates or locks the file for writing.
-    with sqlite3.connect(f"file:{target.path}?mode=ro", uri=True) as connection:
+    with closing(sqlite3.connect(f"file:{target.path}?mode=ro", uri=True)) as connection:
         bounds = (since.timestamp(), until.timestamp())
         rows = connection.execute(sql, bounds).fetchall()
     return [_totals(row) for row in rows]

@@ -41,6 +41,15 @@ def current_request_id() -> str:
     return _current.get()
 
 
+def enter_request(request_id: str) -> contextvars.Token[str]:
+    """`request_id` is the current one in this context until `leave_request`."""
+    return _current.set(request_id)
+
+
+def leave_request(token: contextvars.Token[str]) -> None:
+    _current.reset(token)
+
+
 def scope_request_id(scope: Scope) -> str:
     """The request's id as `RequestIds` put it in the scope (a fresh one if it did not run)."""
     found = scope.get(SCOPE_KEY)

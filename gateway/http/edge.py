@@ -15,21 +15,18 @@ on to Starlette's router as before.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection, Mapping
-from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.http import crash
 from gateway.http.cors import Cors
-from gateway.http.crash import crash_error
 from gateway.http.lean import error_answer
+from gateway.http.public_origin import PublicOrigin
 from gateway.limits.bodies import BodyBudget
 from gateway.observe import new_request_id
 from gateway.ops import request_ids
-from gateway.ops.request_ids import CLIENT_HEADER, RESPONSE_HEADER, SCOPE_KEY
-
-log = logging.getLogger("gateway.http.crash")  # where the crash guard always logged
+from gateway.ops.request_ids import RESPONSE_HEADER, SCOPE_KEY
 
 _STARTED = "gateway.response_started"  # the scope key: an answer's head has gone out
 
@@ -46,9 +43,7 @@ class Edge:
     ) -> None:
         self.app = app
         self.docs_url = docs_url
-        parts = urlsplit(base_url)
-        self.scheme = parts.scheme
-        self.host = parts.netloc.encode("latin-1")
+        self.origin = PublicOrigin(base_url)
         self.bodies = bodies
         self.lean = dict(lean or {})
         self.below_ids: ASGIApp = self.guarded
@@ -59,12 +54,12 @@ class Edge:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id, sent = self._request_id(scope)
+        request_id, sent = request_ids.request_id_of(scope)
         if request_id is None:
             await self._refuse(sent, send)
             return
         scope[SCOPE_KEY] = request_id
-        self._public_origin(scope)
+        self.origin.apply(scope)
         id_header = (RESPONSE_HEADER, request_id.encode("ascii"))
 
         async def answer(message: Message) -> None:
@@ -85,10 +80,10 @@ class Edge:
             handler = self._lean_handler(scope)
             await (handler or self.app)(scope, receive, send)
         except Exception:
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            crash.log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if scope.get(_STARTED):  # mid-answer: nothing more can be said
                 return
-            await error_answer(crash_error(), self.docs_url).send(send)
+            await error_answer(crash.crash_error(), self.docs_url).send(send)
         finally:
             self.bodies.release(scope)
 
@@ -97,21 +92,6 @@ class Edge:
         if scope["method"] != "POST" or scope.get("root_path"):
             return None
         return self.lean.get(scope["path"])
-
-    def _request_id(self, scope: Scope) -> tuple[str | None, bytes]:
-        sent = b""
-        for name, value in scope["headers"]:
-            if name == CLIENT_HEADER:
-                sent = bytes(value)
-                break
-        return (request_ids.client_request_id(sent) if sent else new_request_id()), sent
-
-    def _public_origin(self, scope: Scope) -> None:
-        """The scheme and `Host` of the configured base URL, not the client's (public_origin)."""
-        scope["scheme"] = self.scheme
-        headers = [(name, value) for name, value in scope["headers"] if name != b"host"]
-        headers.append((b"host", self.host))
-        scope["headers"] = headers
 
     async def _refuse(self, sent: bytes, send: Send) -> None:
         error = request_ids.invalid_client_id(sent)

@@ -208,12 +208,12 @@ def _http_error_handler(config: Config) -> Any:
 
 
 def _crash_handler(config: Config) -> Any:
-    """A crash outside gateway.http.crash's guard (in an outer middleware): a 500 in
+    """A crash outside the edge's guard (gateway.http.edge, in its own code): a 500 in
     the envelope; Starlette re-raises it for the server to log."""
 
     async def handle(request: Request, error: Exception) -> Response:
         response = error_response(crash_error(), config, request)
-        # Answered outside RequestIds (Starlette's outermost ServerErrorMiddleware).
+        # Answered outside the edge (Starlette's outermost ServerErrorMiddleware).
         response.headers[RESPONSE_HEADER.decode()] = scope_request_id(request.scope)
         return response
 

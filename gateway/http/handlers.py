@@ -6,7 +6,8 @@ with the endpoint's generated validator, resolve the model, apply the
 matrix's rules, forward to the engine, rewrite the answer; then account: its
 outcome goes to the app's observers (gateway.observe), once, whether it was
 answered, refused or streamed. Every failure on the way is an ApiError,
-answered in OpenAI's envelope by the app.
+answered in OpenAI's envelope: by the forwarded endpoints' lean ASGI path
+itself (gateway.http.lean), by the app's exception handlers for the rest.
 """
 
 from __future__ import annotations

@@ -68,12 +68,15 @@ def start_tree_gateway(tree: Path, index: int, config: Path, workdir: Path) -> S
         GATEWAY_CONFIG=str(config),
         GATEWAY_HOST=HOST,
         GATEWAY_PORT=str(port),
+        # Metrics (on by default) on a port of each tree's own; an empty value measures them off.
+        GATEWAY_METRICS_PORT=os.environ.get("GATEWAY_METRICS_PORT", str(free_port())),
         GATEWAY_LOG_LEVEL="warning",
         GATEWAY_RPM="100000000",
         GATEWAY_TPM="1000000000000",
     )
     argv = [sys.executable, "-m", "gateway.serve"]
-    server = start_server(f"tree{index} gateway", argv, port, env, workdir)
+    # In the tree's own directory: `python -m` puts the working directory before PYTHONPATH.
+    server = start_server(f"tree{index} gateway", argv, port, env, workdir, cwd=tree)
     wait_ready(server, raw_request("GET", "/v1/models"))
     return server
 

@@ -236,13 +236,14 @@ def die_with_parent() -> None:
 
 
 def start_server(
-    name: str, argv: list[str], port: int, env: dict[str, str], workdir: Path
+    name: str, argv: list[str], port: int, env: dict[str, str], workdir: Path, cwd: Path = ROOT
 ) -> Server:
+    """`argv` started in `cwd`, which `python -m` puts first on sys.path (compare_trees)."""
     log = workdir / f"{name.split()[0]}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,23 +17,24 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp
 
 from gateway.catalog import IndexedCatalog, load_catalog
 from gateway.config import Config, config_path, load_config
 from gateway.errors import ApiError
 from gateway.http.auth import KeyStore
-from gateway.http.cors import Cors
-from gateway.http.crash import CrashGuard, crash_error
+from gateway.http.crash import crash_error
+from gateway.http.edge import Edge
 from gateway.http.handlers import Gateway
-from gateway.http.public_origin import PublicOrigin
-from gateway.limits.bodies import BodyBudget, ReleaseBodies
+from gateway.http.lean import lean_routes
+from gateway.limits.bodies import BodyBudget
 from gateway.limits.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from gateway.observe import Observer, Observers
 from gateway.ops.access_log import AccessLog
 from gateway.ops.ledger.setup import ledger_of
 from gateway.ops.ledger.writer import LedgerWriter
 from gateway.ops.probes import Readiness, probe_routes, shutdown_check
-from gateway.ops.request_ids import RESPONSE_HEADER, RequestIds, scope_request_id
+from gateway.ops.request_ids import RESPONSE_HEADER, scope_request_id
 from gateway.upstream.client import Upstream
 from gateway.upstream.health import HealthMonitor
 from generated.routes import build_routes
@@ -119,10 +120,11 @@ def build_app(
             if ledger is not None:  # last: after the drain, every outcome has been observed
                 await ledger.stop()
 
+    routes = [*probe_routes(readiness), *build_routes(gateway)]
     app = Starlette(
-        routes=[*probe_routes(readiness), *build_routes(gateway)],
+        routes=routes,
         lifespan=lifespan,
-        middleware=_middleware(config, bodies),
+        middleware=_middleware(config, bodies, lean_routes(routes)),
         exception_handlers={
             ApiError: _api_error_handler(config),
             HTTPException: _http_error_handler(config),
@@ -179,15 +181,18 @@ def _metrics(
     return metrics
 
 
-def _middleware(config: Config, bodies: BodyBudget) -> list[Middleware]:
-    """Outermost first: the request ids (every answer below carries `x-request-id`), the
-    public origin, then CORS (none by default: the API is for server-to-server calls),
-    then the release of each request's body reservation, then the crash guard
-    (gateway.http.crash), so a crash's 500 gets CORS headers too."""
-    stack = [Middleware(RequestIds, config.docs_url), Middleware(PublicOrigin, config.base_url)]
-    if config.cors_allow_origins:
-        stack.append(Middleware(Cors, config.cors_allow_origins, config.docs_url))
-    return [*stack, Middleware(ReleaseBodies, bodies), Middleware(CrashGuard, config.docs_url)]
+def _middleware(
+    config: Config, bodies: BodyBudget, lean: Mapping[str, ASGIApp]
+) -> list[Middleware]:
+    """One layer (gateway.http.edge), outermost first: the request ids (every answer below
+    carries `x-request-id`), the public origin, then CORS (none by default: the API is for
+    server-to-server calls), then the release of each request's body reservation and the
+    crash guard (gateway.http.crash), so a crash's 500 gets CORS headers too; under it the
+    forwarded endpoints' lean handlers (gateway.http.lean), or Starlette's router."""
+    edge = Middleware(
+        Edge, config.docs_url, config.base_url, bodies, config.cors_allow_origins, lean
+    )
+    return [edge]
 
 
 def error_response(error: ApiError, config: Config, request: Request) -> Response:
@@ -226,12 +231,12 @@ def _http_error_handler(config: Config) -> Any:
 
 
 def _crash_handler(config: Config) -> Any:
-    """A crash outside gateway.http.crash's guard (in an outer middleware): a 500 in
+    """A crash outside the edge's guard (gateway.http.edge, in its own code): a 500 in
     the envelope; Starlette re-raises it for the server to log."""
 
     async def handle(request: Request, error: Exception) -> Response:
         response = error_response(crash_error(), config, request)
-        # Answered outside RequestIds (Starlette's outermost ServerErrorMiddleware).
+        # Answered outside the edge (Starlette's outermost ServerErrorMiddleware).
         response.headers[RESPONSE_HEADER.decode()] = scope_request_id(request.scope)
         return response
 

@@ -6,7 +6,8 @@ with the endpoint's generated validator, resolve the model, apply the
 matrix's rules, forward to the engine, rewrite the answer; then account: its
 outcome goes to the app's observers (gateway.observe), once, whether it was
 answered, refused or streamed. Every failure on the way is an ApiError,
-answered in OpenAI's envelope by the app.
+answered in OpenAI's envelope: by the forwarded endpoints' lean ASGI path
+itself (gateway.http.lean), by the app's exception handlers for the rest.
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ from gateway.anchors import endpoint_anchor
 from gateway.catalog import IndexedCatalog, Model
 from gateway.config import ROOT
 from gateway.errors import ApiError
-from gateway.http import responses, stream_usage
+from gateway.http import lean, responses, stream_usage
 from gateway.http.auth import KeyRecord, KeyStore
 from gateway.http.content_encoding import read_body
 from gateway.http.drain import DRAIN, Drain, shutting_down
+from gateway.http.lean import JsonAnswer, LeanProxy
 from gateway.http.responses import ResponseKind
 from gateway.http.streaming import EventStream
 from gateway.limits.bodies import BodyBudget, body_too_slow
@@ -164,7 +166,7 @@ class Gateway:
             raise rate_limit_error(decision, key.id, key.rpm, key.tpm)
         return decision.headers
 
-    async def body(self, request: Request) -> bytes:
+    async def body(self, scope: Scope, receive: Receive) -> bytes:
         """The request body, refused with a 413 past `max_body_bytes` without reading it all.
 
         A compressed body is decoded (gateway.http.content_encoding): the limit
@@ -172,27 +174,27 @@ class Gateway:
         `body_timeout_s`, a 503 when the process already holds its budget of
         bodies (see gateway.limits.bodies).
         """
-        declared = request.headers.get("content-length", "")
+        declared = lean.header(scope, b"content-length") or ""
         if declared.isdigit() and int(declared) > self.max_body_bytes:
             raise self._too_large(int(declared))
-        self.bodies.reserve(request.scope, int(declared) if declared.isdigit() else 0)
-        encoding = request.headers.get("content-encoding")
+        self.bodies.reserve(scope, int(declared) if declared.isdigit() else 0)
+        encoding = lean.header(scope, b"content-encoding")
         try:
             async with asyncio.timeout(self.body_timeout_s):
                 body = await read_body(
-                    self._budgeted(request), encoding, self.max_body_bytes, self._too_large
+                    self._budgeted(scope, receive), encoding, self.max_body_bytes, self._too_large
                 )
         except TimeoutError:
             raise body_too_slow(self.body_timeout_s) from None
-        self.bodies.reserve(request.scope, len(body))  # decoded, it may hold more
+        self.bodies.reserve(scope, len(body))  # decoded, it may hold more
         return body
 
-    async def _budgeted(self, request: Request) -> AsyncIterator[bytes]:
+    async def _budgeted(self, scope: Scope, receive: Receive) -> AsyncIterator[bytes]:
         """The body's chunks as they arrive, each counted against the process's budget."""
         received = 0
-        async for chunk in request.stream():
+        async for chunk in lean.body_chunks(receive):
             received += len(chunk)
-            self.bodies.reserve(request.scope, received)
+            self.bodies.reserve(scope, received)
             yield chunk
 
     def _too_large(self, size: int) -> ApiError:
@@ -221,14 +223,19 @@ class Gateway:
         rules: tuple[Rule, ...],
         categories: tuple[str, ...],
         response: ResponseKind,
-    ) -> Handler:
-        """The handler of a validated, forwarded endpoint (chat, completions, embeddings).
+    ) -> LeanProxy:
+        """The ASGI handler of a validated, forwarded endpoint (chat, completions, embeddings).
 
         `categories` are the model categories the matrix maps to this endpoint,
-        `response` the rewrite its answers get (gateway.http.responses).
+        `response` the rewrite its answers get (gateway.http.responses). It is
+        served without Starlette's Request and Response (gateway.http.lean).
         """
         route = ProxyRoute(validator, upstream_path, rules, categories, response)
-        return self.observed(route.key, lambda request, trace: self._answer(request, route, trace))
+
+        def stages(scope: Scope, receive: Receive, trace: Trace) -> Awaitable[lean.Answer]:
+            return self._answer(scope, receive, route, trace)
+
+        return LeanProxy(route.key, stages, self.observers, self.docs_url)
 
     def observed(self, endpoint: str, stages: Stages) -> Handler:
         """`stages` as a handler whose outcome goes to the observers once, however it ends.
@@ -254,11 +261,13 @@ class Gateway:
 
         return handle
 
-    async def _answer(self, request: Request, route: ProxyRoute, trace: Trace) -> Response:
+    async def _answer(
+        self, scope: Scope, receive: Receive, route: ProxyRoute, trace: Trace
+    ) -> lean.Answer:
         """The stages of a forwarded request, in order; each failure is an ApiError."""
-        key = self.keys.authenticate(request.headers.get("authorization"))
+        key = self.keys.authenticate(lean.header(scope, b"authorization"))
         trace.key_id = key.id
-        body = await self.body(request)
+        body = await self.body(scope, receive)
         estimate = estimate_tokens(body)
         headers = await self.count(key, estimate)
         with errors_carry(headers):
@@ -286,7 +295,7 @@ class Gateway:
             trace.usage = usage_of(reply.payload)
             settle(trace.usage)
             payload = rewrite(route.response, reply.payload, model, typed)
-            return JSONBytes(_encode(payload), reply.status, headers=answer_headers)
+            return JsonAnswer(reply.status, _encode(payload), answer_headers)
 
     def resolve(self, model_id: str, route: ProxyRoute) -> Model:
         """The catalog model the request names, if this endpoint serves its category."""

@@ -4,13 +4,13 @@
 that requests in flight hold (`max_inflight_body_bytes`), so a burst of large
 bodies is refused with a 503 (retry-after 1; the SDKs retry it) instead of
 exhausting memory. A request reserves its declared Content-Length before
-reading, and what it actually reads beyond that as it arrives; `ReleaseBodies`,
-around the app, gives the reservation back when the response is complete.
+reading, and what it actually reads beyond that as it arrives; the app's outer
+layer (gateway.http.edge) gives the reservation back when the response is complete.
 """
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from gateway.errors import ApiError
 
@@ -35,20 +35,6 @@ class BodyBudget:
 
     def release(self, scope: Scope) -> None:
         self.held_bytes -= scope.pop(_HELD, 0)
-
-
-class ReleaseBodies:
-    """ASGI middleware: a request's body reservation ends with its response."""
-
-    def __init__(self, app: ASGIApp, budget: BodyBudget) -> None:
-        self.app = app
-        self.budget = budget
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.budget.release(scope)
 
 
 def _busy() -> ApiError:

@@ -8,8 +8,8 @@ gateway does the same: a value it cannot use is a 400 in OpenAI's envelope
 at once that the id it logged will not be found anywhere. A usable one becomes
 the request's id; an absent (or empty) one means a generated `req_` + 32 hex.
 
-`RequestIds` is the outermost middleware, so every answer the app gives
-carries the header: successes, every error, routing misses, the documents,
+The app's outer layer (gateway.http.edge) does this first, so every answer
+the app gives carries the header: successes, every error, routing misses, the documents,
 the probes and the crash guard's 500. The id goes in the ASGI scope
 (`scope_request_id`, read by the handlers' `Trace` and sent to the engine as
 `X-Request-Id`) and in a contextvar that `RequestIdFilter` adds to every log
@@ -21,8 +21,7 @@ from __future__ import annotations
 import contextvars
 import logging
 
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from gateway.errors import ApiError
 from gateway.observe import new_request_id
@@ -41,8 +40,17 @@ def current_request_id() -> str:
     return _current.get()
 
 
+def enter_request(request_id: str) -> contextvars.Token[str]:
+    """`request_id` is the current one in this context until `leave_request`."""
+    return _current.set(request_id)
+
+
+def leave_request(token: contextvars.Token[str]) -> None:
+    _current.reset(token)
+
+
 def scope_request_id(scope: Scope) -> str:
-    """The request's id as `RequestIds` put it in the scope (a fresh one if it did not run)."""
+    """The request's id as the edge put it in the scope (a fresh one if it did not run)."""
     found = scope.get(SCOPE_KEY)
     return found if isinstance(found, str) else new_request_id()
 
@@ -65,48 +73,14 @@ def invalid_client_id(value: bytes) -> ApiError:
     )
 
 
-class RequestIds:
-    """Pure ASGI middleware: the request's id in the scope, the context and the answer."""
-
-    def __init__(self, app: ASGIApp, docs_url: str) -> None:
-        self.app = app
-        self.docs_url = docs_url
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        sent = _header(scope, CLIENT_HEADER)
-        request_id = client_request_id(sent) if sent else new_request_id()
-        if request_id is None:
-            await self._refuse(sent, scope, receive, send)
-            return
-        scope[SCOPE_KEY] = request_id
-        header = (RESPONSE_HEADER, request_id.encode("ascii"))
-
-        async def with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        token = _current.set(request_id)
-        try:
-            await self.app(scope, receive, with_id)
-        finally:
-            _current.reset(token)
-
-    async def _refuse(self, sent: bytes, scope: Scope, receive: Receive, send: Send) -> None:
-        error = invalid_client_id(sent)
-        headers = {RESPONSE_HEADER.decode(): new_request_id()}
-        response = JSONResponse(error.envelope(self.docs_url), error.status, headers=headers)
-        await response(scope, receive, send)
-
-
-def _header(scope: Scope, name: bytes) -> bytes:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return b""
+def request_id_of(scope: Scope) -> tuple[str | None, bytes]:
+    """The request's id (None if the client's is unusable), and the client's as sent."""
+    sent = b""
+    for name, value in scope["headers"]:
+        if name == CLIENT_HEADER:
+            sent = bytes(value)
+            break
+    return (client_request_id(sent) if sent else new_request_id()), sent
 
 
 class RequestIdFilter(logging.Filter):

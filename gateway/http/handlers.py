@@ -18,7 +18,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import msgspec
 from msgspec import UNSET
 from starlette.requests import Request
@@ -49,6 +48,7 @@ from gateway.upstream.client import (
     transport_error,
 )
 from gateway.upstream.health import HealthMonitor
+from gateway.upstream.http1 import StreamedResponse, UpstreamError
 from gateway.validation.rules import Applied, Rule, apply_rules
 from gateway.validation.validator import Validator
 
@@ -496,7 +496,7 @@ class StreamPlan:
 
 
 async def relay(
-    upstream: aiohttp.ClientResponse,
+    upstream: StreamedResponse,
     model: Model,
     docs: str,
     drain: Drain = DRAIN,
@@ -541,7 +541,7 @@ async def relay(
                 yield b"".join(events)
                 events.clear()
         end = "engine_error" if error is not None else "truncated"
-    except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as failure:
+    except (UpstreamError, TimeoutError, msgspec.DecodeError) as failure:
         # Headers are gone already: say it the way OpenAI's stream does, as an error event
         # (after the events of the same read that came before the failure).
         end = "drain" if drain.expired else "engine_error"

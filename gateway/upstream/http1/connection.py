@@ -47,7 +47,8 @@ class Connection(asyncio.Protocol):
         self.error: BaseException | None = None
         self.body: deque[bytes] = deque()
         self._buffered = 0
-        self._head_bytes = 0
+        self._head_bytes = 0  # bytes read while the head was incomplete
+        self._header_bytes = 0  # the parsed headers' own size
         self._delimited = False  # Content-Length or chunked: else the body ends at EOF
         self._encoding = b""
         self._inflate: zlib._Decompress | None = None
@@ -64,15 +65,15 @@ class Connection(asyncio.Protocol):
             self.close()  # bytes nobody asked for: this connection can no longer be trusted
             return
         self.any_byte = True
+        if not self.head_done:
+            self._head_bytes += len(data)  # an upper bound: this read may hold body bytes too
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as error:
             self.fail(BadResponse(f"unparseable answer: {error}"))
             return
-        if not self.head_done:
-            self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES:
-                self.fail(BadResponse(f"answer's head over {MAX_HEAD_BYTES} bytes"))
+        if not self.head_done and self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.head_done and not self.complete and not self._delimited and self.error is None:
@@ -90,6 +91,7 @@ class Connection(asyncio.Protocol):
             self._spoiled = True  # a second answer to one request: never reuse this connection
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + 4
         name = name.lower()
         if name in _LENGTH_HEADERS:
             self._delimited = True
@@ -99,6 +101,9 @@ class Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
         self.head_done = True
+        if self._header_bytes > MAX_HEAD_BYTES:
+            self._head_too_large()
+            return
         if self._encoding not in (b"", b"identity"):
             if self._encoding not in (b"gzip", b"x-gzip", b"deflate"):
                 self.fail(BadResponse(f"unsupported Content-Encoding {self._encoding!r}"))
@@ -203,6 +208,9 @@ class Connection(asyncio.Protocol):
         finally:
             self._waiter = None
             timer.cancel()
+
+    def _head_too_large(self) -> None:
+        self.fail(BadResponse(f"answer's headers over {MAX_HEAD_BYTES} bytes"))
 
     def _timed_out(self) -> None:
         self.fail(TimeoutError("the engine did not answer in time"))

@@ -506,3 +506,56 @@ def _port(engine: ScriptedEngine) -> int:
     assert engine.server is not None
     port: int = engine.server.sockets[0].getsockname()[1]
     return port
+
+
+def finished_stream_then(terminator_after_s: float | None) -> Script:
+    """One chunk, then the chunked terminator after a pause (or never), then plain answers."""
+
+    async def script(connection: EngineConnection, _: int) -> None:
+        await connection.request()
+        await connection.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n")
+        if terminator_after_s is None:
+            await connection.closed_by_client()
+            return
+        await asyncio.sleep(terminator_after_s)
+        await connection.send(b"0\r\n\r\n")
+        await answer_each(connection, OK)
+
+    return script
+
+
+def test_stream_closed_as_finished_is_reused_once_its_terminator_arrives(run: RunAsync) -> None:
+    async def scenario() -> ScriptedEngine:
+        async with ScriptedEngine(finished_stream_then(0.05)) as engine:
+            client = Http1Client(connect_timeout_s=2)
+            stream = await client.open(b"POST", engine.url, b"{}", {}, 5)
+            assert await stream.read_some() == b"x"
+            stream.close(finished=True)  # the relay saw [DONE]; the terminator is not here yet
+            await asyncio.sleep(0.2)
+            await post(client, engine.url)
+            await client.close()
+        return engine
+
+    assert run(scenario()).connections == 1
+
+
+def test_stream_closed_as_finished_whose_terminator_never_comes_is_closed(
+    run: RunAsync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.upstream.http1.LINGER_S", 0.05)
+
+    async def scenario() -> ScriptedEngine:
+        async with ScriptedEngine(finished_stream_then(None)) as engine:
+            client = Http1Client(connect_timeout_s=2)
+            stream = await client.open(b"POST", engine.url, b"{}", {}, 5)
+            assert await stream.read_some() == b"x"
+            stream.close(finished=True)
+            for _ in range(100):  # the engine's script ends when it sees the close
+                if engine.open_now == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert client.pool.open_connections(("http", "127.0.0.1", _port(engine))) == 0
+            await client.close()
+        return engine
+
+    assert run(scenario()).open_now == 0

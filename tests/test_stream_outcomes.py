@@ -28,7 +28,7 @@ class EngineResponse:
     async def read_some(self) -> bytes:
         return self.reads.pop(0) if self.reads else b""
 
-    def close(self) -> None:
+    def close(self, *, finished: bool = False) -> None:
         self.closed = True
 
 

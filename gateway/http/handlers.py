@@ -554,7 +554,7 @@ async def relay(
         raise
     finally:
         drain.forget_stream(upstream)
-        upstream.close()
+        upstream.close(finished=end in ("done", "engine_error"))  # else it stops the engine
         if plan is not None and plan.settle is not None and trace is not None:
             plan.settle(trace.usage)
         if trace is not None:

@@ -94,7 +94,7 @@ class Upstream:
         """Whether the engine answers its model listing with a 200 right now."""
         try:
             answer = await self.client.request(b"GET", f"{base_url}/models", b"", {}, 2.0)
-        except (TimeoutError, UpstreamError, ValueError):
+        except (TimeoutError, UpstreamError):
             return False
         return answer.status == 200
 

@@ -62,7 +62,7 @@ class Target:
 def target(url: str) -> Target:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"not an http(s) URL: {url!r}")
+        raise UpstreamError(f"not an http(s) URL: {url!r}")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host = parts.netloc.rpartition("@")[2]
@@ -82,6 +82,14 @@ def request_head(method: bytes, where: Target, body: bytes, headers: dict[str, s
         lines.append(f"{name}: {value}\r\n".encode("latin-1"))
     lines.append(b"\r\n")
     return b"".join(lines)
+
+
+LINGER_S = 1.0
+
+
+def _unless_complete(connection: Connection) -> None:
+    if not connection.complete:
+        connection.close()
 
 
 class StreamedResponse:
@@ -116,10 +124,19 @@ class StreamedResponse:
             self._connection.body.clear()
             self._connection.fail(Aborted(reason))
 
-    def close(self) -> None:
+    def close(self, *, finished: bool = False) -> None:
+        """Done with the answer. `finished`: its last event was read, so the connection is
+        kept for the end of the body (the chunked terminator an engine writes after its
+        last event) for up to `LINGER_S`, then goes back to the pool; else it is closed."""
         connection, self._connection = self._connection, None
-        if connection is not None:
+        if connection is None:
+            return
+        if not finished or connection.complete or connection.closed:
             self._pool.release(self._origin, connection)
+            return
+        origin, pool = self._origin, self._pool
+        connection.on_complete = lambda: pool.release(origin, connection)
+        connection.loop.call_later(LINGER_S, _unless_complete, connection)
 
 
 class Http1Client:

@@ -35,6 +35,7 @@ class Connection(asyncio.Protocol):
         self.served = 0  # answers completed: a reused connection may race the engine's close
         self.idle_since = 0.0
         self.on_gone: Callable[[Connection], None] | None = None  # the pool's; called once
+        self.on_complete: Callable[[], None] | None = None  # a lingering stream's release
         self._waiter: asyncio.Future[None] | None = None
         self.reset()
 
@@ -54,6 +55,7 @@ class Connection(asyncio.Protocol):
         self._inflate: zlib._Decompress | None = None
         self._paused = False
         self._spoiled = False  # more bytes came than the one answer asked for
+        self.on_complete = None
 
     # -------------------------------------------------------------- the protocol
 
@@ -135,6 +137,8 @@ class Connection(asyncio.Protocol):
         self.keep_alive = self.parser.should_keep_alive()
         self.served += 1
         self._wake()
+        if self.on_complete is not None:
+            self.on_complete()
 
     # -------------------------------------------------------------- the reader's side
 

@@ -559,3 +559,41 @@ def test_stream_closed_as_finished_whose_terminator_never_comes_is_closed(
         return engine
 
     assert run(scenario()).open_now == 0
+
+
+def test_connection_released_after_its_linger_is_not_closed_by_the_linger_timer(
+    run: RunAsync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished stream's connection, back in the pool, then carries a slower stream."""
+    monkeypatch.setattr("gateway.upstream.http1.LINGER_S", 0.1)
+
+    async def two_streams(connection: EngineConnection, _: int) -> None:
+        await connection.request()
+        await connection.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n")
+        await asyncio.sleep(0.02)
+        await connection.send(b"0\r\n\r\n")
+        await connection.request()
+        await connection.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\ny\r\n")
+        await asyncio.sleep(0.3)  # past the first stream's linger
+        await connection.send(b"1\r\nz\r\n0\r\n\r\n")
+        await connection.closed_by_client()
+
+    async def scenario() -> bytes:
+        async with ScriptedEngine(two_streams) as engine:
+            client = Http1Client(connect_timeout_s=2)
+            first = await client.open(b"POST", engine.url, b"{}", {}, 5)
+            assert await first.read_some() == b"x"
+            first.close(finished=True)
+            await asyncio.sleep(0.05)  # the terminator came: the connection is idle again
+            second = await client.open(b"POST", engine.url, b"{}", {}, 5)
+            received = b""
+            for _ in range(10):
+                if not (data := await second.read_some()):
+                    break
+                received += data
+            second.close(finished=True)
+            await client.close()
+            assert engine.connections == 1
+        return received
+
+    assert run(scenario()) == b"yz"

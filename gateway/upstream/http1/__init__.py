@@ -87,11 +87,6 @@ def request_head(method: bytes, where: Target, body: bytes, headers: dict[str, s
 LINGER_S = 1.0
 
 
-def _unless_complete(connection: Connection) -> None:
-    if not connection.complete:
-        connection.close()
-
-
 class StreamedResponse:
     """An answer whose head arrived; its body is read as it comes, then `close()`d.
 
@@ -134,9 +129,14 @@ class StreamedResponse:
         if not finished or connection.complete or connection.closed:
             self._pool.release(self._origin, connection)
             return
+        timer = connection.loop.call_later(LINGER_S, connection.close)
         origin, pool = self._origin, self._pool
-        connection.on_complete = lambda: pool.release(origin, connection)
-        connection.loop.call_later(LINGER_S, _unless_complete, connection)
+
+        def release() -> None:
+            timer.cancel()  # the connection may serve another request before the timer's end
+            pool.release(origin, connection)
+
+        connection.on_complete = release
 
 
 class Http1Client:

@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: system-deps install browser-deps regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway bench-peers bench-stream bench-soak bench-memory bench-access-log bench-metrics surface-diff trial-datamodel-codegen \
+	bench-validator bench-gateway bench-peers bench-stream bench-soak bench-memory bench-access-log bench-metrics bench-client surface-diff trial-datamodel-codegen \
 	accept-snapshots bump-rehearsal
 
 # redis-server (shared rate-limit tests), chromium (the browser tests) and npm (the
@@ -95,6 +95,10 @@ bench-access-log: install
 
 bench-metrics: install
 	$(PYTHON) bench/metrics_bench.py
+
+# The engines' client alone: gateway.upstream.http1 beside aiohttp (issue 11).
+bench-client: install
+	$(PYTHON) bench/upstream_client_bench.py
 
 surface-diff: install
 	$(PYTHON) -m generator surface-diff

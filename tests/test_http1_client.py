@@ -331,8 +331,8 @@ def test_stream_bounds_each_next_read_not_the_whole_stream(run: RunAsync) -> Non
     async def paced_then_stalled(connection: EngineConnection, _: int) -> None:
         await connection.request()
         await connection.send(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        for _ in range(4):  # 4 x 0.1 s: longer than the timeout in all, each gap shorter
-            await asyncio.sleep(TIMEOUT_S / 3)
+        for _ in range(6):  # 6 x 0.06 s: longer than the timeout in all, each gap much shorter
+            await asyncio.sleep(TIMEOUT_S / 5)
             await connection.send(b"1\r\nx\r\n")
         await connection.closed_by_client()  # then silent
 
@@ -348,7 +348,7 @@ def test_stream_bounds_each_next_read_not_the_whole_stream(run: RunAsync) -> Non
             await client.close()
         return received
 
-    assert run(scenario()) == b"xxxx"
+    assert run(scenario()) == b"xxxxxx"
 
 
 # ---------------------------------------------------------------- broken answers

@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: system-deps install browser-deps regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway bench-peers bench-stream bench-soak bench-memory bench-access-log bench-metrics bench-ledger surface-diff trial-datamodel-codegen \
+	bench-validator bench-gateway bench-peers bench-stream bench-soak bench-memory bench-access-log bench-metrics bench-ledger bench-client surface-diff trial-datamodel-codegen \
 	accept-snapshots bump-rehearsal
 
 # redis-server (shared rate-limit tests), chromium (the browser tests), npm (the
@@ -99,6 +99,10 @@ bench-metrics: install
 
 bench-ledger: install
 	$(PYTHON) bench/ledger_bench.py
+
+# The engines' client alone: gateway.upstream.http1 beside aiohttp (issue 11).
+bench-client: install
+	$(PYTHON) bench/upstream_client_bench.py
 
 surface-diff: install
 	$(PYTHON) -m generator surface-diff

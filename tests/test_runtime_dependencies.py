@@ -48,3 +48,17 @@ def test_the_wheel_holds_the_runtime_and_not_the_reference_engine() -> None:
     packages = [p for p in found if any(fnmatch.fnmatchcase(p, pattern) for pattern in include)]
     assert {"gateway", "gateway.http", "gateway.limits", "gateway.upstream"} <= set(packages)
     assert not [p for p in packages if p.startswith("reference_engine")]
+
+
+def test_the_gateway_runs_without_aiohttp() -> None:
+    """The engines' client is gateway.upstream.http1: aiohttp is a benchmark's dependency only."""
+    script = (
+        "import importlib, sys; sys.modules['aiohttp'] = None; "
+        "importlib.import_module('gateway.app'); importlib.import_module('gateway.serve'); "
+        "print('ok')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"

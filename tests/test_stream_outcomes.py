@@ -4,7 +4,6 @@ produce on demand: the engine's own error event, and a bug in the gateway."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,23 +18,17 @@ ERROR_EVENT = b'data: {"error": {"message": "engine overloaded", "type": "server
 CHUNK = b'data: {"id": "c", "object": "chat.completion.chunk", "choices": []}\n\n'
 
 
-class Content:
-    def __init__(self, *reads: bytes) -> None:
-        self.reads = reads
-
-    async def iter_any(self) -> AsyncIterator[bytes]:
-        for data in self.reads:
-            yield data
-
-
 class EngineResponse:
-    """The two parts of aiohttp's ClientResponse the relay uses."""
+    """The two parts of gateway.upstream.http1's StreamedResponse the relay uses."""
 
     def __init__(self, *reads: bytes) -> None:
-        self.content = Content(*reads)
+        self.reads = list(reads)
         self.closed = False
 
-    def close(self) -> None:
+    async def read_some(self) -> bytes:
+        return self.reads.pop(0) if self.reads else b""
+
+    def close(self, *, finished: bool = False) -> None:
         self.closed = True
 
 

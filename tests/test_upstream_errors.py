@@ -6,11 +6,11 @@ import asyncio
 import logging
 import socket
 
-import aiohttp
 import pytest
 
 from gateway.errors import ApiError
 from gateway.upstream.client import Upstream
+from gateway.upstream.http1 import ConnectFailed
 
 
 def closed_port() -> int:
@@ -38,6 +38,7 @@ def test_unreachable_engine_is_a_503_raised_from_the_connection_error_and_logged
     with caplog.at_level(logging.WARNING, logger="gateway.upstream.client"):
         error = asyncio.run(post())
     assert isinstance(error, ApiError) and error.status == 503
-    assert isinstance(error.__cause__, aiohttp.ClientConnectorError)
+    assert isinstance(error.__cause__, ConnectFailed)
+    assert isinstance(error.__cause__.__cause__, ConnectionRefusedError)
     [record] = [r for r in caplog.records if r.name == "gateway.upstream.client"]
     assert "chat-plain" in record.getMessage() and url in record.getMessage()

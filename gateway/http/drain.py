@@ -20,16 +20,15 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
-import aiohttp
-
 from gateway.errors import ApiError
+from gateway.upstream.http1 import StreamedResponse
 
 
 class Drain:
     def __init__(self) -> None:
         self.expired = False
         self._timer: asyncio.TimerHandle | None = None
-        self._streams: set[aiohttp.ClientResponse] = set()
+        self._streams: set[StreamedResponse] = set()
         self._waits: set[asyncio.Timeout] = set()
 
     def begin(self, drain_s: float) -> None:
@@ -45,15 +44,15 @@ class Drain:
     def expire(self) -> None:
         self.expired = True
         for response in list(self._streams):
-            response.content.set_exception(aiohttp.ClientConnectionError("gateway shutting down"))
+            response.abort("gateway shutting down")
         now = asyncio.get_running_loop().time()
         for wait in list(self._waits):
             wait.reschedule(now)
 
-    def track_stream(self, response: aiohttp.ClientResponse) -> None:
+    def track_stream(self, response: StreamedResponse) -> None:
         self._streams.add(response)
 
-    def forget_stream(self, response: aiohttp.ClientResponse) -> None:
+    def forget_stream(self, response: StreamedResponse) -> None:
         self._streams.discard(response)
 
     def bounded(self) -> BoundedWait:

@@ -19,7 +19,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import msgspec
 from msgspec import UNSET
 from starlette.requests import Request
@@ -51,6 +50,7 @@ from gateway.upstream.client import (
     transport_error,
 )
 from gateway.upstream.health import HealthMonitor
+from gateway.upstream.http1 import StreamedResponse, UpstreamError
 from gateway.validation.rules import Applied, Rule, apply_rules
 from gateway.validation.validator import Validator
 
@@ -517,7 +517,7 @@ class StreamPlan:
 
 
 async def relay(
-    upstream: aiohttp.ClientResponse,
+    upstream: StreamedResponse,
     model: Model,
     docs: str,
     drain: Drain = DRAIN,
@@ -562,7 +562,7 @@ async def relay(
                 yield b"".join(events)
                 events.clear()
         end = "engine_error" if error is not None else "truncated"
-    except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError) as failure:
+    except (UpstreamError, TimeoutError, msgspec.DecodeError) as failure:
         # Headers are gone already: say it the way OpenAI's stream does, as an error event
         # (after the events of the same read that came before the failure).
         end = "drain" if drain.expired else "engine_error"
@@ -575,7 +575,7 @@ async def relay(
         raise
     finally:
         drain.forget_stream(upstream)
-        upstream.close()
+        upstream.close(finished=end in ("done", "engine_error"))  # else it stops the engine
         if plan is not None and plan.settle is not None and trace is not None:
             plan.settle(trace.usage)
         if trace is not None:

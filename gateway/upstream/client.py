@@ -1,23 +1,23 @@
-"""Talking to the inference engines: one pooled aiohttp session, errors mapped.
+"""Talking to the inference engines: one pooled HTTP/1.1 client, errors mapped.
 
-aiohttp's client was chosen by measurement (see README: an httpx hop cost
-about 3x the added latency on this machine). Every failure of an engine
+The client is gateway.upstream.http1 (httptools' parser, a keep-alive pool),
+chosen by measurement over httpx, aiohttp, pyreqwest and rnet (README, issue
+11). Every failure of an engine
 becomes an OpenAI-shaped error: refused -> 503, timeout -> 504, garbage or a
 5xx -> 502; an engine's own 4xx is passed through with its message and param.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from gateway.errors import ApiError
+from gateway.upstream.http1 import ConnectFailed, Http1Client, StreamedResponse, UpstreamError
 
 log = logging.getLogger(__name__)
 
@@ -35,30 +35,26 @@ class Upstream:
     """The engines' HTTP client; `start` inside the event loop, `close` at shutdown."""
 
     def __init__(self, connect_timeout_s: float, timeout_s: float) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=connect_timeout_s)
-        # A stream may outlast `timeout_s` while the engine keeps sending: it bounds the
-        # wait for the answer and for each next chunk instead (a total would cut it off).
-        self._stream_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout_s, sock_read=timeout_s
-        )
-        self._session: aiohttp.ClientSession | None = None
+        self._connect_timeout_s = connect_timeout_s
+        # A whole answer within `timeout_s`; a stream may outlast it while the engine
+        # keeps sending: it bounds the wait for the answer and for each next chunk instead.
+        self._timeout_s = timeout_s
+        self._client: Http1Client | None = None
 
     async def start(self) -> None:
         # Idle connections are dropped before the engine's own keep-alive timeout
-        # (uvicorn, vLLM's server: 5 s), so a request never races the engine's close.
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=4)
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, skip_auto_headers=("User-Agent",)
-        )
+        # (uvicorn, vLLM's server: 5 s); a request that still races the engine's
+        # close is sent once more on a fresh connection (gateway.upstream.http1).
+        self._client = Http1Client(self._connect_timeout_s, idle_s=4.0)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._client is not None:
+            await self._client.close()
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        assert self._session is not None, "Upstream.start() was not awaited"
-        return self._session
+    def client(self) -> Http1Client:
+        assert self._client is not None, "Upstream.start() was not awaited"
+        return self._client
 
     async def post_json(
         self, url: str, body: bytes, model: str, request_id: str | None = None
@@ -67,27 +63,27 @@ class Upstream:
 
         `request_id` goes to the engine as `X-Request-Id` (vLLM uses it as its own id)."""
         try:
-            headers = _headers(request_id)
-            async with self.session.post(url, data=body, headers=headers) as response:
-                raw = await response.read()
-                return Reply(response.status, _payload(response.status, raw, model))
-        except (TimeoutError, aiohttp.ClientError) as error:
+            answer = await self.client.request(
+                b"POST", url, body, _headers(request_id), self._timeout_s
+            )
+        except (TimeoutError, UpstreamError) as error:
             raise _failed(error, model, url) from error
+        return Reply(answer.status, _payload(answer.status, answer.body, model))
 
     async def open_stream(
         self, url: str, body: bytes, model: str, request_id: str | None = None
-    ) -> aiohttp.ClientResponse:
+    ) -> StreamedResponse:
         """Start a streamed POST; the caller must `close()` the response it gets."""
         try:
-            response = await self.session.post(
-                url, data=body, headers=_headers(request_id), timeout=self._stream_timeout
+            response = await self.client.open(
+                b"POST", url, body, _headers(request_id), self._timeout_s
             )
-        except (TimeoutError, aiohttp.ClientError) as error:
+        except (TimeoutError, UpstreamError) as error:
             raise _failed(error, model, url) from error
         if response.status >= 400:
             try:
-                raw = await response.read()
-            except (TimeoutError, aiohttp.ClientError) as error:
+                raw = await response.read_all()
+            except (TimeoutError, UpstreamError) as error:
                 raise _failed(error, model, url) from error
             finally:
                 response.close()
@@ -97,26 +93,24 @@ class Upstream:
     async def healthy(self, base_url: str) -> bool:
         """Whether the engine answers its model listing with a 200 right now."""
         try:
-            async with self.session.get(
-                f"{base_url}/models", timeout=aiohttp.ClientTimeout(total=2)
-            ) as r:
-                return r.status == 200
-        except (TimeoutError, aiohttp.ClientError):
+            answer = await self.client.request(b"GET", f"{base_url}/models", b"", {}, 2.0)
+        except (TimeoutError, UpstreamError):
             return False
+        return answer.status == 200
 
 
 def _headers(request_id: str | None) -> dict[str, str]:
     return _JSON if request_id is None else {**_JSON, "X-Request-Id": request_id}
 
 
-async def sse_data_batches(response: aiohttp.ClientResponse) -> AsyncIterator[list[bytes]]:
+async def sse_data_batches(response: StreamedResponse) -> AsyncIterator[list[bytes]]:
     """The payloads of the `data:` lines that each read of the body completed, as they arrive.
 
     An engine writes events faster than one is relayed; taken together, those that
     arrived in one read cost the relay one write to the client instead of one each.
     """
     pending = b""
-    async for chunk in response.content.iter_any():
+    while chunk := await response.read_some():
         pending += chunk
         *lines, pending = pending.split(b"\n")
         batch = [line[5:].strip() for line in lines if line.startswith(b"data:")]
@@ -134,9 +128,9 @@ def _failed(error: BaseException, model: str, url: str) -> ApiError:
 
 
 def transport_error(error: BaseException, model: str) -> ApiError:
-    if isinstance(error, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(error, TimeoutError):
         return ApiError(504, f"The engine serving model '{model}' timed out.", type="server_error")
-    if isinstance(error, aiohttp.ClientConnectorError):
+    if isinstance(error, ConnectFailed):
         return ApiError(
             503,
             f"The engine serving model '{model}' is unavailable. Please retry shortly.",

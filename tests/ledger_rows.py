@@ -63,3 +63,8 @@ def usage_tokens(usage: Any) -> tuple[Any, Any, Any]:
     details = getattr(usage, "prompt_tokens_details", None)
     cached = details.cached_tokens if details is not None else None
     return usage.prompt_tokens, getattr(usage, "completion_tokens", None), cached
+
+
+def ledger_env(path: Path, **more: str) -> dict[str, str]:
+    """GATEWAY_* overrides for a gateway whose ledger is the SQLite file `path`."""
+    return {"GATEWAY_LEDGER_URL": f"sqlite:///{path}", **more}  # an absolute path: 4 slashes

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from ledger_rows import api_rows, sqlite_rows, tokens, usage_tokens, wait_for_rows
+from ledger_rows import api_rows, ledger_env, sqlite_rows, tokens, usage_tokens, wait_for_rows
 
 pytestmark = pytest.mark.e2e
 EXIT_S = 20.0
@@ -19,10 +19,6 @@ EXIT_S = 20.0
 
 def words(count: int) -> str:
     return " ".join(f"word{i}" for i in range(count))
-
-
-def ledger_env(path: Path, **more: str) -> dict[str, str]:
-    return {"GATEWAY_LEDGER_URL": f"sqlite:///{path}", **more}  # an absolute path: 4 slashes
 
 
 def test_plain_streamed_embeddings_and_refused_requests_each_give_one_row_with_the_engines_usage(

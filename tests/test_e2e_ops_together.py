@@ -5,6 +5,8 @@ saw, /readyz reports the ledger, and the metrics port shows the ledger's backlog
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +14,20 @@ import httpx
 import openai
 import pytest
 from conftest import free_port
-from ledger_rows import sqlite_rows, tokens, usage_tokens, wait_for_rows
+from ledger_rows import ledger_env, sqlite_rows, tokens, usage_tokens, wait_for_rows
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.e2e
 WAIT_S = 20.0
 
 
-def ledger_env(path: Path, **more: str) -> dict[str, str]:
-    return {"GATEWAY_LEDGER_URL": f"sqlite:///{path}", **more}
+@contextmanager
+def ledger_client(start: Any, database: Path, key: str) -> Iterator[openai.OpenAI]:
+    """An openai client on a fresh gateway whose ledger is the SQLite file `database`."""
+    with start(ledger_env(database)) as gateway:
+        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)
+        with client:
+            yield client
 
 
 def stream(client: openai.OpenAI, **options: Any) -> list[Any]:
@@ -39,11 +46,9 @@ def test_a_stream_without_include_usage_is_billed_the_engines_usage_the_client_n
     start_gateway_server: Any, local_key: str, tmp_path: Path
 ) -> None:
     database = tmp_path / "usage.sqlite3"
-    with start_gateway_server(ledger_env(database)) as gateway:
-        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=local_key, max_retries=0)
-        with client:
-            unasked = stream(client)
-            asked = stream(client, stream_options={"include_usage": True})
+    with ledger_client(start_gateway_server, database, local_key) as client:
+        unasked = stream(client)
+        asked = stream(client, stream_options={"include_usage": True})
         rows = wait_for_rows(lambda: sqlite_rows(database), 2)
     assert all(chunk.usage is None for chunk in unasked)
     assert all(chunk.choices for chunk in unasked)  # no usage-only chunk either
@@ -59,16 +64,14 @@ def test_the_ledger_row_carries_the_request_id_the_openai_client_saw(
     start_gateway_server: Any, local_key: str, tmp_path: Path
 ) -> None:
     database = tmp_path / "usage.sqlite3"
-    with start_gateway_server(ledger_env(database)) as gateway:
-        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=local_key, max_retries=0)
-        with client:
-            completion = client.chat.completions.create(
-                model="chat-full", messages=[{"role": "user", "content": "hello"}], max_tokens=3
+    with ledger_client(start_gateway_server, database, local_key) as client:
+        completion = client.chat.completions.create(
+            model="chat-full", messages=[{"role": "user", "content": "hello"}], max_tokens=3
+        )
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.chat.completions.create(
+                model="chat-full", messages=[], extra_headers={"X-Client-Request-Id": "mine-1"}
             )
-            with pytest.raises(openai.BadRequestError) as refused:
-                client.chat.completions.create(
-                    model="chat-full", messages=[], extra_headers={"X-Client-Request-Id": "mine-1"}
-                )
         rows = wait_for_rows(lambda: sqlite_rows(database), 2)
     assert completion._request_id is not None and completion._request_id.startswith("req_")
     assert refused.value.request_id == "mine-1"
@@ -141,18 +144,16 @@ def test_requests_reusing_one_client_request_id_are_each_billed(
     start_gateway_server: Any, local_key: str, tmp_path: Path
 ) -> None:
     database = tmp_path / "usage.sqlite3"
-    with start_gateway_server(ledger_env(database)) as gateway:
-        client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=local_key, max_retries=0)
-        with client:
-            answers = [
-                client.chat.completions.with_raw_response.create(
-                    model="chat-full",
-                    messages=[{"role": "user", "content": "hello " * n}],
-                    max_tokens=3,
-                    extra_headers={"X-Client-Request-Id": "same-every-time"},
-                )
-                for n in (1, 2, 3)
-            ]
+    with ledger_client(start_gateway_server, database, local_key) as client:
+        answers = [
+            client.chat.completions.with_raw_response.create(
+                model="chat-full",
+                messages=[{"role": "user", "content": "hello " * n}],
+                max_tokens=3,
+                extra_headers={"X-Client-Request-Id": "same-every-time"},
+            )
+            for n in (1, 2, 3)
+        ]
         rows = wait_for_rows(lambda: sqlite_rows(database), 3)
     assert [a.headers["x-request-id"] for a in answers] == ["same-every-time"] * 3
     usages = [a.parse().usage for a in answers]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app
@@ -24,7 +24,12 @@ from gateway.config_errors import ConfigError
 from gateway.observe import RefusalInfo, RequestOutcome, StreamEnd, Usage
 from gateway.ops.metrics.exposure import exited_processes
 from gateway.ops.metrics.labels import ParamLabels
-from gateway.ops.metrics.observer import GatewayMetrics, gateway_metrics
+from gateway.ops.metrics.observer import (
+    DURATION_BUCKETS,
+    GatewayMetrics,
+    gateway_metrics,
+    observe_all,
+)
 from gateway.upstream.client import Upstream
 from gateway.upstream.health import HealthMonitor
 from generated.validators import BY_ENDPOINT
@@ -366,3 +371,54 @@ def test_processes_that_exited_are_found_by_their_live_gauge_files(tmp_path: Pat
         (tmp_path / f"gauge_livemostrecent_{pid}.db").touch()
     (tmp_path / f"counter_{dead_pid}.db").touch()  # counters stay: not a live gauge
     assert exited_processes(tmp_path) == [dead_pid]
+
+
+def test_a_batch_of_observations_exposes_exactly_what_one_observe_per_value_does() -> None:
+    # Bounds themselves, values between them, below the first and past the last.
+    values = [0.001, 0.005, 0.0051, 0.3, 0.5, 0.5, 7.0, 120, 300, 301, 1e6, 0.0]
+    exposed = []
+    for batched in (False, True):
+        registry = CollectorRegistry()
+        histogram = Histogram("h_seconds", "h", ("l",), registry=registry, buckets=DURATION_BUCKETS)
+        child = histogram.labels("x")
+        if batched:
+            observe_all(child, values)
+        else:
+            for v in values:
+                child.observe(v)
+        exposed.append(
+            [
+                line
+                for line in generate_latest(registry).decode().splitlines()
+                if "_created" not in line
+            ]
+        )
+    assert exposed[0] == exposed[1]
+
+
+def test_outcomes_of_one_event_loop_turn_are_all_counted_by_its_end(
+    metrics: GatewayMetrics,
+) -> None:
+    async def turn() -> None:
+        for _ in range(4):
+            metrics(outcome(upstream_s=0.02, usage=Usage(5, 2, None)))
+        await asyncio.sleep(0)  # the turn ends: the queued outcomes are counted
+
+    asyncio.run(turn())
+    chat = {"endpoint": "chat.completions", "model": "chat-a"}
+    assert value(metrics, "gateway_requests_total", **chat, status="200") == 4
+    assert value(metrics, "gateway_upstream_duration_seconds_count", **chat) == 4
+    assert value(metrics, "gateway_upstream_duration_seconds_bucket", **chat, le="0.025") == 4
+    tokens = {"key_id": "team-a", "model": "chat-a"}
+    assert value(metrics, "gateway_prompt_tokens_total", **tokens) == 20
+
+
+def test_stopping_counts_what_is_still_queued(metrics: GatewayMetrics) -> None:
+    async def scenario() -> None:
+        await metrics.start()
+        metrics(outcome())
+        await metrics.stop()  # before the turn ends
+
+    asyncio.run(scenario())
+    chat = {"endpoint": "chat.completions", "model": "chat-a"}
+    assert value(metrics, "gateway_requests_total", **chat, status="200") == 1

@@ -17,6 +17,7 @@ prometheus_client's multiprocess mode; one listener reads them all
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -61,6 +62,46 @@ class _Children(dict[tuple[Any, ...], Any]):
         return child
 
 
+class _Batch:
+    """One event-loop turn's counts, written with one locked write per child and bucket."""
+
+    def __init__(self) -> None:
+        self.counts: dict[Any, float] = {}
+        self.observations: dict[Any, list[float]] = {}
+
+    def inc(self, child: Any, amount: float = 1) -> None:
+        self.counts[child] = self.counts.get(child, 0) + amount
+
+    def observe(self, child: Any, value: float) -> None:
+        self.observations.setdefault(child, []).append(value)
+
+    def write(self) -> None:
+        for counter, amount in self.counts.items():
+            counter.inc(amount)
+        for histogram, values in self.observations.items():
+            observe_all(histogram, values)
+
+
+def observe_all(histogram: Any, values: list[float]) -> None:
+    """`histogram.observe(v)` for each of `values`, with one write per bucket touched.
+
+    prometheus_client has no batch observe; this writes its child's `_sum` and
+    `_buckets` (as its `observe` does, a value falls in the first bucket whose
+    upper bound is >= it). tests/test_metrics.py pins that the exposition is
+    the same as one `observe` per value, for the pinned release.
+    """
+    if len(values) == 1:
+        histogram.observe(values[0])
+        return
+    per_bucket: dict[int, int] = {}
+    for value in values:
+        index = bisect.bisect_left(histogram._upper_bounds, value)
+        per_bucket[index] = per_bucket.get(index, 0) + 1
+    histogram._sum.inc(sum(values))
+    for index, count in per_bucket.items():
+        histogram._buckets[index].inc(count)
+
+
 class GatewayMetrics:
     """The gateway's metrics on `registry`, and the observer that counts them."""
 
@@ -76,6 +117,8 @@ class GatewayMetrics:
         self._keys = frozenset(keys)
         self._params = params
         self._sampled: list[tuple[str, Gauge, Callable[[], float]]] = []
+        self._pending: list[RequestOutcome] = []
+        self._flush_scheduled = False
         self._task: asyncio.Task[None] | None = None
         self._define(self.registry)
 
@@ -151,40 +194,68 @@ class GatewayMetrics:
     # ------------------------------------------------------------ the observer
 
     def __call__(self, outcome: RequestOutcome, /) -> None:
+        """Queues the outcome; the queue is counted at the end of this event-loop turn.
+
+        Counting a turn's outcomes together makes one locked write per label child
+        and bucket instead of one per outcome and value (multiprocess mode writes
+        each to its file); a scrape never sees a turn half counted. Outside an
+        event loop (tests, scripts) the outcome is counted at once.
+        """
+        self._pending.append(outcome)
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Counts every queued outcome: sums per counter child, observations per histogram."""
+        self._flush_scheduled = False
+        outcomes, self._pending = self._pending, []
+        batch = _Batch()
+        for outcome in outcomes:
+            self._count(outcome, batch)
+        batch.write()
+
+    def _count(self, outcome: RequestOutcome, batch: _Batch) -> None:
         endpoint = outcome.endpoint
         model = outcome.model if outcome.model in self._models else UNRESOLVED
-        self.requests[endpoint, model, outcome.status].inc()
+        batch.inc(self.requests[endpoint, model, outcome.status])
         stream = "true" if outcome.stream else "false"
-        self.duration[endpoint, model, stream].observe(outcome.latency_s)
+        batch.observe(self.duration[endpoint, model, stream], outcome.latency_s)
         if outcome.upstream_s is not None:
-            self.upstream[endpoint, model].observe(outcome.upstream_s)
+            batch.observe(self.upstream[endpoint, model], outcome.upstream_s)
         if outcome.first_chunk_s is not None:
-            self.first_chunk[endpoint, model].observe(outcome.first_chunk_s)
+            batch.observe(self.first_chunk[endpoint, model], outcome.first_chunk_s)
         if outcome.stream_end is not None:
-            self.stream_ends[endpoint, model, outcome.stream_end].inc()
+            batch.inc(self.stream_ends[endpoint, model, outcome.stream_end])
         key = outcome.key_id if outcome.key_id in self._keys else UNRESOLVED
         if outcome.usage is not None:
-            self._count_tokens(key, model, outcome.usage)
+            self._count_tokens(key, model, outcome.usage, batch)
         if outcome.error is not None and outcome.status in (400, 429):
-            self._count_refusal(outcome, key)
+            self._count_refusal(outcome, key, batch)
 
-    def _count_tokens(self, key: str, model: str, usage: Usage) -> None:
+    def _count_tokens(self, key: str, model: str, usage: Usage, batch: _Batch) -> None:
         if usage.prompt_tokens:
-            self.prompt_tokens[key, model].inc(usage.prompt_tokens)
+            batch.inc(self.prompt_tokens[key, model], usage.prompt_tokens)
         if usage.completion_tokens:
-            self.completion_tokens[key, model].inc(usage.completion_tokens)
+            batch.inc(self.completion_tokens[key, model], usage.completion_tokens)
         if usage.cached_tokens:
-            self.cached_tokens[key, model].inc(usage.cached_tokens)
+            batch.inc(self.cached_tokens[key, model], usage.cached_tokens)
 
-    def _count_refusal(self, outcome: RequestOutcome, key: str) -> None:
+    def _count_refusal(self, outcome: RequestOutcome, key: str, batch: _Batch) -> None:
         error = outcome.error
         assert error is not None
         if outcome.status == 400 and error.type == "invalid_request_error":
             param = self._params.label(outcome.endpoint, error.param)
-            self.validation_refusals[outcome.endpoint, param].inc()
+            batch.inc(self.validation_refusals[outcome.endpoint, param])
         elif outcome.status == 429 and error.code == "rate_limit_exceeded":
             limit = error.type if error.type in LIMIT_KINDS else "other"
-            self.rate_limit_refusals[key, limit].inc()
+            batch.inc(self.rate_limit_refusals[key, limit])
 
     # ------------------------------------------------------------ gauges
 
@@ -243,6 +314,7 @@ class GatewayMetrics:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self.flush()
         self.sample()  # the last values, as the process stops
 
     async def _sample_forever(self) -> None:

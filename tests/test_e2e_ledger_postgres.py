@@ -163,3 +163,23 @@ def test_a_batch_written_twice_to_postgresql_bills_each_request_once(
         (f"req_{n}", n, 1000 * n) for n in range(5)
     ]
     assert written[1]["received_at"].timestamp() == 1_764_600_001.0
+
+
+def test_every_column_reads_back_from_postgresql_as_written_in_one_batch(
+    postgres_database: str,
+) -> None:
+    written = [
+        LedgerRow("o-full", "req_a", 1_764_600_000.123456, "key", "m", "chat.completions", 200,
+                  True, 12, 34, 5, 0.1 + 0.2, 0.0123456789, None, None, None, "done", 987654321),
+        LedgerRow("o-error", "req_b", 1_764_600_001.5, None, None, "chat.completions", 400,
+                  False, None, None, None, 1e-6, None, "invalid_request_error", "messages[0].role",
+                  "invalid_value", None, None),
+    ]  # fmt: skip
+    store = PostgresStore(PostgresTarget(postgres_database))
+    store.insert(written)
+    store.close()
+    read = {row["outcome_id"]: row for row in postgres_rows(postgres_database)}
+    for row in written:
+        got = read[row.outcome_id]
+        assert got["received_at"].timestamp() == pytest.approx(row.received_at, abs=1e-6)
+        assert {**got, "received_at": row.received_at} == row.to_json()  # floats bit for bit

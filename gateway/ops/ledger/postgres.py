@@ -1,7 +1,7 @@
 """The shared ledger of several replicas: a PostgreSQL table, written with psycopg 3.
 
-Each batch is one transaction of one pipelined `executemany` (psycopg sends the
-rows without waiting for each answer); `ON CONFLICT (outcome_id) DO NOTHING`
+Each batch is one transaction of one statement, the rows in one JSON parameter
+(gateway.ops.ledger.schema.batch_insert_statement: one round trip); `ON CONFLICT (outcome_id) DO NOTHING`
 makes a retried batch harmless. Connecting waits at most CONNECT_TIMEOUT_S, and
 TCP_DEFAULTS bound a server that stops answering mid-write (a network partition
 sends no reset) to about 10 s: then the batch fails and is retried like any
@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 from psycopg import conninfo
 
-from gateway.ops.ledger.record import LedgerRow
-from gateway.ops.ledger.schema import POSTGRES, create_statements, insert_statement
+from gateway.ops.ledger.record import LedgerRow, batch_json
+from gateway.ops.ledger.schema import POSTGRES, batch_insert_statement, create_statements
 from gateway.ops.ledger.url import PostgresTarget
 
 CONNECT_TIMEOUT_S = 3
@@ -43,13 +43,14 @@ class PostgresStore:
         self.description = target.safe
         self._connection: psycopg.Connection[Any] | None = None
         self._conninfo = with_tcp_defaults(target.conninfo)
-        self._insert = insert_statement("%s", "to_timestamp(%s)")
+        self._insert = batch_insert_statement(POSTGRES)
 
     def insert(self, rows: Sequence[LedgerRow]) -> None:
         connection = self._connected()
         try:
-            with connection.transaction(), connection.cursor() as cursor:
-                cursor.executemany(self._insert, rows)  # a row is its values
+            with connection.transaction():
+                if rows:
+                    connection.execute(self._insert, (batch_json(rows),))
         except psycopg.Error:
             self.close()
             raise

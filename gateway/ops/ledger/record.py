@@ -9,9 +9,11 @@ rows never drift the way floats do.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, NamedTuple
+
+import msgspec
 
 from gateway.catalog import Prices
 from gateway.observe import RequestOutcome
@@ -51,6 +53,14 @@ class LedgerRow(NamedTuple):
 
 
 COLUMNS: tuple[str, ...] = LedgerRow._fields
+_ENCODER = msgspec.json.Encoder()
+
+
+def batch_json(rows: Sequence[LedgerRow]) -> str:
+    """The rows as one JSON array of arrays, each row's values in column order: the one
+    parameter of the batch insert (gateway.ops.ledger.schema.batch_insert_statement).
+    Floats are written in their shortest exact form, so they read back bit for bit."""
+    return _ENCODER.encode(rows).decode()
 
 
 def row_of(outcome: RequestOutcome, prices: Prices | None) -> LedgerRow:

@@ -10,8 +10,8 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.ops.ledger.record import LedgerRow
-from gateway.ops.ledger.schema import SQLITE, create_statements, insert_statement
+from gateway.ops.ledger.record import LedgerRow, batch_json
+from gateway.ops.ledger.schema import SQLITE, batch_insert_statement, create_statements
 
 BUSY_TIMEOUT_S = 5.0
 
@@ -21,13 +21,14 @@ class SqliteStore:
         self.path = path
         self.description = f"sqlite:///{path}"
         self._connection: sqlite3.Connection | None = None
-        self._insert = insert_statement("?", "?")
+        self._insert = batch_insert_statement(SQLITE)
 
     def insert(self, rows: Sequence[LedgerRow]) -> None:
         connection = self._connected()
         try:
             with connection:  # one transaction: committed, or rolled back on error
-                connection.executemany(self._insert, rows)  # a row is its values
+                if rows:
+                    connection.execute(self._insert, (batch_json(rows),))
         except sqlite3.Error:
             self.close()
             raise

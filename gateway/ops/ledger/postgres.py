@@ -1,11 +1,12 @@
 """The shared ledger of several replicas: a PostgreSQL table, written with psycopg 3.
 
-Each batch is one transaction of one statement, the rows in one JSON parameter
-(gateway.ops.ledger.schema.batch_insert_statement: one round trip); `ON CONFLICT (outcome_id) DO NOTHING`
-makes a retried batch harmless. Connecting waits at most CONNECT_TIMEOUT_S, and
-TCP_DEFAULTS bound a server that stops answering mid-write (a network partition
-sends no reset) to about 10 s: then the batch fails and is retried like any
-other. A URL that sets one of these parameters itself keeps its own value.
+Each batch is one transaction of one statement, the rows in one JSON
+parameter (gateway.ops.ledger.schema.postgres_insert_statement: one round
+trip); `ON CONFLICT (outcome_id) DO NOTHING` makes a retried batch harmless.
+Connecting waits at most CONNECT_TIMEOUT_S, and TCP_DEFAULTS bound a server
+that stops answering mid-write (a network partition sends no reset) to about
+10 s: then the batch fails and is retried like any other. A URL that sets one
+of these parameters itself keeps its own value.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import psycopg
 from psycopg import conninfo
 
 from gateway.ops.ledger.record import LedgerRow, batch_json
-from gateway.ops.ledger.schema import POSTGRES, batch_insert_statement, create_statements
+from gateway.ops.ledger.schema import POSTGRES, create_statements, postgres_insert_statement
 from gateway.ops.ledger.url import PostgresTarget
 
 CONNECT_TIMEOUT_S = 3
@@ -43,7 +44,7 @@ class PostgresStore:
         self.description = target.safe
         self._connection: psycopg.Connection[Any] | None = None
         self._conninfo = with_tcp_defaults(target.conninfo)
-        self._insert = batch_insert_statement(POSTGRES)
+        self._insert = postgres_insert_statement()
 
     def insert(self, rows: Sequence[LedgerRow]) -> None:
         connection = self._connected()

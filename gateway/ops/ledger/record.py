@@ -58,7 +58,7 @@ _ENCODER = msgspec.json.Encoder()
 
 def batch_json(rows: Sequence[LedgerRow]) -> str:
     """The rows as one JSON array of arrays, each row's values in column order: the one
-    parameter of the batch insert (gateway.ops.ledger.schema.batch_insert_statement).
+    parameter of PostgreSQL's batch insert (gateway.ops.ledger.schema.postgres_insert_statement).
     Floats are written in their shortest exact form, so they read back bit for bit."""
     return _ENCODER.encode(rows).decode()
 

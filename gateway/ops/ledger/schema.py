@@ -10,6 +10,8 @@ the one on request_id an operator's lookup of the id a user quotes.
 
 from __future__ import annotations
 
+import functools
+
 from gateway.ops.ledger.record import COLUMNS
 
 TABLE = "usage_ledger"
@@ -51,26 +53,35 @@ def create_statements(dialect: int) -> tuple[str, ...]:
     )
 
 
-def batch_insert_statement(dialect: int) -> str:
-    """The insert of a whole batch from ONE parameter: the rows as a JSON array of arrays
-    (gateway.ops.ledger.record.batch_json), unpacked by the database itself.
+# SQLite's bound on one statement's parameters (SQLITE_MAX_VARIABLE_NUMBER since 3.32).
+SQLITE_MAX_PARAMETERS = 32766
+SQLITE_ROWS_PER_STATEMENT = SQLITE_MAX_PARAMETERS // len(COLUMNS)
+_UPSERT = "ON CONFLICT (outcome_id) DO NOTHING"
 
-    Why not executemany: it binds row by row, taking the GIL back for each row
-    between the database's own calls, and under load the writer thread then
-    waits out the interpreter's switch interval (5 ms) once per row while the
-    event loop is starved of the GIL at each handover; a 500-row batch took
-    seconds. One statement releases the GIL once for the whole batch.
+
+@functools.lru_cache(maxsize=64)
+def sqlite_insert_statement(rows: int) -> str:
+    """The insert of `rows` rows in one statement, their values bound in column order.
+
+    Why not executemany: it steps the statement once per row, and each step
+    releases the GIL and takes it back. Under load the event loop holds the
+    GIL, so the writer thread waits out the interpreter's switch interval
+    (5 ms) once per row, and a 500-row batch took seconds (the event loop,
+    meanwhile, is made to hand over the GIL at each of those waits). One
+    statement per batch releases it once.
     """
-    if dialect == SQLITE:
-        # JSON numbers read back exactly (shortest repr -> the same double), true as 1.
-        values = ", ".join(f"value ->> {index}" for index in range(len(COLUMNS)))
-        source = "json_each(?) WHERE true"  # the WHERE: SQLite's upsert-after-SELECT rule
-    else:
-        values = ", ".join(_postgres_value(name, index) for index, name in enumerate(COLUMNS))
-        source = "jsonb_array_elements(%s::jsonb) AS item"
+    row = f"({', '.join('?' * len(COLUMNS))})"
+    return f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES {', '.join([row] * rows)} {_UPSERT}"
+
+
+def postgres_insert_statement() -> str:
+    """The insert of a whole batch from ONE parameter, the rows as a JSON array of arrays
+    (gateway.ops.ledger.record.batch_json) that PostgreSQL unpacks: one round trip and one
+    statement (see sqlite_insert_statement for why not executemany)."""
+    values = ", ".join(_postgres_value(name, index) for index, name in enumerate(COLUMNS))
     return (
-        f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) SELECT {values} FROM {source} "
-        "ON CONFLICT (outcome_id) DO NOTHING"
+        f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) "
+        f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS item {_UPSERT}"
     )
 
 

@@ -6,12 +6,18 @@ and each writer waits up to BUSY_TIMEOUT_S for the others' transactions.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.ops.ledger.record import LedgerRow, batch_json
-from gateway.ops.ledger.schema import SQLITE, batch_insert_statement, create_statements
+from gateway.ops.ledger.record import LedgerRow
+from gateway.ops.ledger.schema import (
+    SQLITE,
+    SQLITE_ROWS_PER_STATEMENT,
+    create_statements,
+    sqlite_insert_statement,
+)
 
 BUSY_TIMEOUT_S = 5.0
 
@@ -21,14 +27,15 @@ class SqliteStore:
         self.path = path
         self.description = f"sqlite:///{path}"
         self._connection: sqlite3.Connection | None = None
-        self._insert = batch_insert_statement(SQLITE)
 
     def insert(self, rows: Sequence[LedgerRow]) -> None:
         connection = self._connected()
         try:
             with connection:  # one transaction: committed, or rolled back on error
-                if rows:
-                    connection.execute(self._insert, (batch_json(rows),))
+                for start in range(0, len(rows), SQLITE_ROWS_PER_STATEMENT):
+                    chunk = rows[start : start + SQLITE_ROWS_PER_STATEMENT]
+                    values = list(itertools.chain.from_iterable(chunk))  # a row is its values
+                    connection.execute(sqlite_insert_statement(len(chunk)), values)
         except sqlite3.Error:
             self.close()
             raise

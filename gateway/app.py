@@ -112,6 +112,7 @@ def build_app(
         try:
             yield
         finally:
+            gateway.observers.flush()  # the last turn's outcomes, before their observers stop
             if metrics is not None:
                 await metrics.stop()
             await health.stop()

@@ -12,13 +12,14 @@ matrix answers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 from gateway.errors import ApiError
 
@@ -78,18 +79,59 @@ class Observer(Protocol):
     def __call__(self, outcome: RequestOutcome, /) -> None: ...
 
 
+@runtime_checkable
+class BatchObserver(Protocol):
+    """An observer that takes one event-loop turn's outcomes at once (`observe_batch`),
+    to write them together: one metrics write per label child, one access-log write."""
+
+    def __call__(self, outcome: RequestOutcome, /) -> None: ...
+
+    def observe_batch(self, outcomes: Sequence[RequestOutcome], /) -> None: ...
+
+
 class Observers:
-    """The observers the app was built with; one failing observer never fails a request."""
+    """The observers the app was built with; one failing observer never fails a request.
+
+    Outcomes are delivered at the end of the event-loop turn they were reported in,
+    together: after the answers of that turn were written to their sockets (the
+    transport writes at the end of the turn too, gateway.http.coalesce, and was
+    asked first), so no observer's work delays an answer. Outside an event loop
+    (scripts, tests) an outcome is delivered at once.
+    """
 
     def __init__(self, observers: Iterable[Observer] = ()) -> None:
-        self._observers = tuple(observers)
+        self._observers = tuple((o, isinstance(o, BatchObserver)) for o in observers)
+        self._pending: list[RequestOutcome] = []
 
     def notify(self, outcome: RequestOutcome) -> None:
-        for observer in self._observers:
+        if not self._pending:
             try:
-                observer(outcome)
-            except Exception:
-                log.exception("observer %r failed on a %s outcome", observer, outcome.endpoint)
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._deliver([outcome])
+                return
+            loop.call_soon(self.flush)
+        self._pending.append(outcome)
+
+    def flush(self) -> None:
+        """Delivers what is pending now (the app's shutdown calls it before the observers')."""
+        outcomes, self._pending = self._pending, []
+        if outcomes:
+            self._deliver(outcomes)
+
+    def _deliver(self, outcomes: list[RequestOutcome]) -> None:
+        for observer, takes_batches in self._observers:
+            if takes_batches:
+                try:
+                    cast(BatchObserver, observer).observe_batch(outcomes)
+                except Exception:
+                    log.exception("observer %r failed on %d outcomes", observer, len(outcomes))
+                continue
+            for outcome in outcomes:
+                try:
+                    observer(outcome)
+                except Exception:
+                    log.exception("observer %r failed on a %s outcome", observer, outcome.endpoint)
 
 
 def new_request_id() -> str:

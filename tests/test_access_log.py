@@ -104,6 +104,22 @@ def test_a_refusal_names_its_type_param_and_code_and_every_key_is_present(
     assert line["prompt_tokens"] is None and line["first_chunk_ms"] is None
 
 
+def test_one_turns_outcomes_are_one_record_of_one_json_line_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outcomes = [outcome(request_id=f"req_{n}", status=200 + n) for n in range(3)]
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        AccessLog().observe_batch(outcomes)
+    [record] = caplog.records  # one handler call: one write for the whole turn
+    lines = [json.loads(text) for text in record.getMessage().split("\n")]
+    assert [(line["request_id"], line["status"]) for line in lines] == [
+        ("req_0", 200),
+        ("req_1", 201),
+        ("req_2", 202),
+    ]
+    assert all(set(line) == FIELDS for line in lines)
+
+
 def test_utc_time_is_iso_8601_to_the_millisecond() -> None:
     assert utc_time(0.0) == "1970-01-01T00:00:00.000Z"
     assert utc_time(1_764_605_109.9996) == "2025-12-01T16:05:09.999Z"  # never rounded up

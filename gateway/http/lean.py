@@ -94,7 +94,7 @@ class LeanProxy:
 
     A refusal (ApiError) is answered here; a crash is reported and goes on up
     to the crash guard (gateway.http.edge); a stream reports when it ends
-    (handlers.ObservedStream); any other answer just before it is sent.
+    (handlers.ObservedStream); any other answer once it is sent.
     """
 
     def __init__(self, endpoint: str, stages: Stages, observers: Observers, docs_url: str) -> None:
@@ -108,15 +108,19 @@ class LeanProxy:
         try:
             answer = await self.stages(scope, receive, trace)
         except ApiError as error:
-            trace.refused(error)
-            await error_answer(error, self.docs_url).send(send)
+            try:
+                await error_answer(error, self.docs_url).send(send)
+            finally:
+                trace.refused(error)
             return
         except Exception:
             trace.crashed()
             raise
         if isinstance(answer, JsonAnswer):
-            trace.answered(answer.status)
-            await answer.send(send)
+            try:
+                await answer.send(send)
+            finally:
+                trace.answered(answer.status)
         else:
             await answer(scope, receive, send)
 

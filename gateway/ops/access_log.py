@@ -11,10 +11,11 @@ An observer (gateway.observe) that turns each `RequestOutcome` into one line:
 `time` is the request's arrival (UTC), latencies are milliseconds, tokens are
 the engine's own counts (null where it reported none), `error_*` the fields of
 the refusal the client got (or of the error event that ended a stream). Every
-key is always present, so a log pipeline can type its columns once. The line
-is a msgspec Struct encoded in one call (only when a handler formats it),
-handed to `logging` as a record; the handler (gateway.logs: its own,
-message-only, on stderr) does the only I/O. `make bench-access-log` measures it.
+key is always present, so a log pipeline can type its columns once. A line
+is a msgspec Struct encoded in one call (only when a handler formats it); the
+lines of one event-loop turn are one `logging` record, so the handler
+(gateway.logs: its own, message-only, on stderr) writes them with one system
+call, after that turn's answers went out. `make bench-access-log` measures it.
 `logging.access: off` (`GATEWAY_ACCESS_LOG=off`) leaves the observer out.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
@@ -93,26 +95,31 @@ def access_line(outcome: RequestOutcome) -> AccessLine:
     )
 
 
-class _Line:
+class _Lines:
     """Encoded only if a handler formats the record (a disabled level costs nothing)."""
 
-    __slots__ = ("_outcome",)
+    __slots__ = ("_outcomes",)
 
-    def __init__(self, outcome: RequestOutcome) -> None:
-        self._outcome = outcome
+    def __init__(self, outcomes: Sequence[RequestOutcome]) -> None:
+        self._outcomes = outcomes
 
     def __str__(self) -> str:
-        return _encode(access_line(self._outcome)).decode()
+        return "\n".join([_encode(access_line(outcome)).decode() for outcome in self._outcomes])
 
 
 class AccessLog:
-    """The observer: one INFO record on `gateway.access` per outcome."""
+    """The observer: one INFO record on `gateway.access` per event-loop turn's outcomes
+    (gateway.observe.Observers), its message their lines, so the handler writes them in
+    one call; a lone outcome is a record of one line."""
 
     def __call__(self, outcome: RequestOutcome, /) -> None:
+        self.observe_batch((outcome,))
+
+    def observe_batch(self, outcomes: Sequence[RequestOutcome], /) -> None:
         if log.isEnabledFor(logging.INFO):
             # `makeRecord` + `handle` is `log.info` without its search of the stack for the
             # caller's file and line (a fifth of the cost; the line names no caller).
-            args = (_Line(outcome),)
+            args = (_Lines(outcomes),)
             log.handle(log.makeRecord(LOGGER, logging.INFO, __file__, 0, "%s", args, None))
 
     def __repr__(self) -> str:

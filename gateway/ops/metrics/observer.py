@@ -20,7 +20,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -117,8 +117,6 @@ class GatewayMetrics:
         self._keys = frozenset(keys)
         self._params = params
         self._sampled: list[tuple[str, Gauge, Callable[[], float]]] = []
-        self._pending: list[RequestOutcome] = []
-        self._flush_scheduled = False
         self._task: asyncio.Task[None] | None = None
         self._define(self.registry)
 
@@ -194,28 +192,15 @@ class GatewayMetrics:
     # ------------------------------------------------------------ the observer
 
     def __call__(self, outcome: RequestOutcome, /) -> None:
-        """Queues the outcome; the queue is counted at the end of this event-loop turn.
+        self.observe_batch((outcome,))
 
-        Counting a turn's outcomes together makes one locked write per label child
-        and bucket instead of one per outcome and value (multiprocess mode writes
-        each to its file); a scrape never sees a turn half counted. Outside an
-        event loop (tests, scripts) the outcome is counted at once.
+    def observe_batch(self, outcomes: Sequence[RequestOutcome], /) -> None:
+        """Counts one event-loop turn's outcomes (gateway.observe.Observers) together.
+
+        One locked write per label child and bucket instead of one per outcome and
+        value (multiprocess mode writes each to its file); a scrape never sees a
+        turn half counted.
         """
-        self._pending.append(outcome)
-        if self._flush_scheduled:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        self._flush_scheduled = True
-        loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        """Counts every queued outcome: sums per counter child, observations per histogram."""
-        self._flush_scheduled = False
-        outcomes, self._pending = self._pending, []
         batch = _Batch()
         for outcome in outcomes:
             self._count(outcome, batch)
@@ -314,7 +299,6 @@ class GatewayMetrics:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self.flush()
         self.sample()  # the last values, as the process stops
 
     async def _sample_forever(self) -> None:

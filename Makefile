@@ -16,13 +16,19 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # redis-server (shared rate-limit tests), chromium (the browser tests), npm (the
 # openai JavaScript SDK those load) and postgresql (the ledger's tests start a
 # throw-away cluster with its initdb and pg_ctl, from /usr/lib/postgresql/*/bin).
+# Only the missing ones are asked for: a NodeSource nodejs bundles npm and
+# conflicts with Debian's npm package, so asking for both fails the install.
 system-deps:
-	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null \
-		|| ! command -v npm >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server chromium nodejs npm postgresql >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else \
-			echo "install redis-server, chromium, npm and postgresql (e.g. sudo apt-get install redis-server chromium nodejs npm postgresql)"; exit 1; \
+			echo "install$$missing (e.g. sudo apt-get install$$missing)"; exit 1; \
 		fi; \
 	fi
 

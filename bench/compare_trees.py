@@ -34,7 +34,7 @@ from gateway_bench import (  # bench/ is the script's directory, on sys.path
     HttpError,
     LoadGenerator,
     Server,
-    cpu_seconds,
+    descendants,
     free_port,
     measure_latency,
     positive_int,
@@ -42,6 +42,7 @@ from gateway_bench import (  # bench/ is the script's directory, on sys.path
     start_engine,
     start_server,
     stop_server,
+    tree_cpu_seconds,
     wait_ready,
     write_gateway_config,
 )
@@ -83,9 +84,10 @@ def start_tree_gateway(tree: Path, index: int, config: Path, workdir: Path) -> S
 
 def cpu_during(server: Server, work: Callable[[], object]) -> float:
     """Seconds of CPU the server spent while `work` ran."""
-    before = cpu_seconds(server.process.pid)
+    pids = descendants(server.process.pid)  # its ledger writer process included
+    before = tree_cpu_seconds(pids)
     work()
-    after = cpu_seconds(server.process.pid)
+    after = tree_cpu_seconds(pids)
     if before is None or after is None:
         raise RuntimeError("no CPU times in /proc on this system")
     return after - before

@@ -29,8 +29,9 @@ load generators, in processes of their own:
               a Lua script sets the body and headers) when it is on PATH,
               else an asyncio + uvloop raw-HTTP client in a separate process.
               Any socket error or non-200 answer aborts the benchmark. The
-              CPU time the target's front process (the mock; the gateway
-              without the mock) spent per request is read from /proc.
+              CPU time the target's processes (the mock; the gateway and
+              its ledger writer process, without the mock) spent per
+              request is read from /proc.
 
 Method: both servers run the whole time; rounds alternate which target goes
 first (mock, gateway / gateway, mock / ...), so machine noise hits both alike.
@@ -295,6 +296,33 @@ def cpu_seconds(pid: int) -> float | None:
         return None
     # Fields 14 and 15 of stat(5), counted after the ")" that ends the command name.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (Linux /proc), parents first."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, queue = [], [pid]
+    while queue:
+        current = queue.pop(0)
+        tree.append(current)
+        queue.extend(children.get(current, []))
+    return tree
+
+
+def tree_cpu_seconds(pids: Sequence[int]) -> float | None:
+    """The CPU time of `pids` together (a server and the processes it started: the
+    gateway's ledger writer runs in a child process of its own)."""
+    readings = [cpu_seconds(pid) for pid in pids]
+    known = [r for r in readings if r is not None]
+    return sum(known) if known else None
 
 
 def write_gateway_config(
@@ -664,9 +692,10 @@ def run_rounds(
             port = servers[name].port
             latency = measure_latency(port, settings.warmup, settings.requests)
             load.run(port, settings.connections, THROUGHPUT_WARMUP_S)
-            cpu_before = cpu_seconds(servers[name].process.pid)
+            pids = descendants(servers[name].process.pid)
+            cpu_before = tree_cpu_seconds(pids)
             result = load.run(port, settings.connections, settings.duration)
-            cpu_after = cpu_seconds(servers[name].process.pid)
+            cpu_after = tree_cpu_seconds(pids)
             if result.errors:
                 raise RuntimeError(f"{name}: {result.errors} load-generator errors")
             samples[name].median_us.append(latency.median_us)
@@ -775,8 +804,8 @@ def ratio_lines(summary: Summary) -> list[str]:
 
 
 CPU_NOTE: Final = (
-    "CPU/req: CPU time of the target's front process per request during the throughput "
-    "runs (the mock alone; the gateway process, without the mock behind it)"
+    "CPU/req: CPU time of the target's processes per request during the throughput runs "
+    "(the mock alone; the gateway and its ledger writer process, without the mock behind it)"
 )
 
 

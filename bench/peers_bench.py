@@ -81,7 +81,7 @@ from gateway_bench import (  # bench/ is the script's directory, on sys.path
     Server,
     Settings,
     child_env,
-    cpu_seconds,
+    descendants,
     exit_on_sigterm,
     free_port,
     measure_latency,
@@ -91,6 +91,7 @@ from gateway_bench import (  # bench/ is the script's directory, on sys.path
     running_servers,
     start_server,
     stop_server,
+    tree_cpu_seconds,
     wait_ready,
 )
 
@@ -272,25 +273,6 @@ def ready(server: Server, probe: bytes, bounds: int = 1) -> None:
         raise
 
 
-def descendants(pid: int) -> list[int]:
-    """`pid` and every process below it (Linux /proc), parents first."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry.name))
-    tree, queue = [], [pid]
-    while queue:
-        current = queue.pop(0)
-        tree.append(current)
-        queue.extend(children.get(current, []))
-    return tree
-
-
 def stop_tree(server: Server) -> None:
     """stop_server, then SIGTERM whatever the server left running below it."""
     below = descendants(server.process.pid)[1:]
@@ -298,12 +280,6 @@ def stop_tree(server: Server) -> None:
     for pid in below:
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-
-
-def tree_cpu_seconds(pids: Sequence[int]) -> float | None:
-    readings = [cpu_seconds(pid) for pid in pids]
-    known = [r for r in readings if r is not None]
-    return sum(known) if known else None
 
 
 @contextmanager

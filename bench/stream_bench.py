@@ -76,13 +76,14 @@ from gateway_bench import (  # bench/ is the script's directory, on sys.path
     REQUEST_TIMEOUT_S,
     HttpError,
     Server,
-    cpu_seconds,
+    descendants,
     exit_on_sigterm,
     positive_float,
     positive_int,
     start_engine,
     start_gateway,
     stop_server,
+    tree_cpu_seconds,
     write_gateway_config,
 )
 
@@ -310,14 +311,15 @@ async def _concurrent(port: int, pid: int, count: int, chunks: int) -> Concurren
     raw = stream_request(stream_body(PACED_MODEL, chunks))
     streams = OpenStreams(count)
     rss_idle = rss_bytes(pid)
-    cpu_before = cpu_seconds(pid)
+    pids = descendants(pid)  # the gateway's ledger writer process included
+    cpu_before = tree_cpu_seconds(pids)
     start = time.monotonic()
     events = await asyncio.wait_for(
         asyncio.gather(*(_stream_counted(port, raw, streams, pid) for _ in range(count))),
         PHASE_TIMEOUT_S,
     )
     seconds = time.monotonic() - start
-    cpu_after = cpu_seconds(pid)
+    cpu_after = tree_cpu_seconds(pids)
     if cpu_before is None or cpu_after is None:
         raise RuntimeError("no CPU times in /proc on this system")
     if any(e != expected_events(chunks) for e in events):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 
 from gateway.catalog import Prices
 from gateway.observe import RequestOutcome, Usage
-from gateway.ops.ledger.record import row_of
+from gateway.ops.ledger.record import LedgerRow, row_of
 from gateway.ops.ledger.spool import Spool
 from gateway.ops.ledger.sqlite import SqliteStore
 from gateway.ops.ledger.writer import LedgerSettings, LedgerWriter
@@ -256,3 +257,46 @@ def test_requests_sharing_a_clients_request_id_each_get_their_own_row(tmp_path: 
     with closing(sqlite3.connect(tmp_path / "usage.sqlite3")) as connection:
         ids = connection.execute("SELECT request_id, prompt_tokens FROM usage_ledger").fetchall()
     assert sorted(ids) == [("mine", 0), ("mine", 1), ("mine", 2)]
+
+
+class HeldStore(SqliteStore):
+    """A SQLite store that records each batch's size and holds the first until released."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.sizes: list[int] = []
+        self.release = threading.Event()
+
+    def insert(self, rows: Sequence[LedgerRow]) -> None:
+        if rows and not self.sizes:
+            assert self.release.wait(WAIT_S), "the first batch was never released"
+        if rows:
+            self.sizes.append(len(rows))
+        super().insert(rows)
+
+
+def test_rows_arriving_during_a_write_wait_for_a_full_batch_or_the_interval(
+    tmp_path: Path,
+) -> None:
+    """Under steady load this is the difference between one transaction per batch and a
+    stream of small ones (README: the ledger's cost)."""
+
+    async def scenario() -> None:
+        store = HeldStore(tmp_path / "usage.sqlite3")
+        settings = LedgerSettings(batch_records=10, flush_interval_s=0.5)
+        writer = LedgerWriter(store, Spool(tmp_path / "spool.jsonl", 10**9), PRICES, settings)
+        await writer.start()
+        for number in range(10):
+            writer(outcome(number))  # a full batch: written at once, and held
+        await wait_until(lambda: writer.backlog() == 10 and not writer._queue, "batch in flight")
+        for number in range(10, 13):
+            writer(outcome(number))  # three more while it is being written
+        store.release.set()
+        await wait_until(lambda: writer.written >= 10, "the first batch written")
+        await asyncio.sleep(0.2)  # well within the interval: the three still wait
+        assert (store.sizes, writer.backlog()) == ([10], 3)
+        await wait_until(lambda: writer.written == 13, "the three written at the interval")
+        assert store.sizes == [10, 3]
+        await writer.stop()
+
+    asyncio.run(scenario())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from gateway.catalog import IndexedCatalog
 from gateway.config import Config
+from gateway.ops.ledger.process import ProcessStore
 from gateway.ops.ledger.spool import Spool
 from gateway.ops.ledger.store import open_store
 from gateway.ops.ledger.url import SqliteTarget, parse_ledger_url
@@ -27,7 +28,10 @@ def ledger_of(config: Config, base: Path, catalog: IndexedCatalog) -> LedgerWrit
     )
     spool = Spool(spool_path(config, config.ledger_url, base), tuning.spool_max_bytes)
     prices = {model_id: model.prices for model_id, model in catalog.models.items()}
-    return LedgerWriter(open_store(config.ledger_url, base), spool, prices, settings)
+    # The inserts run in a process of their own (gateway.ops.ledger.process): in a thread
+    # of this one, the database calls' GIL handovers slowed the event loop.
+    store = ProcessStore(config.ledger_url, base, open_store(config.ledger_url, base))
+    return LedgerWriter(store, spool, prices, settings)
 
 
 def spool_path(config: Config, url: str, base: Path) -> Path:

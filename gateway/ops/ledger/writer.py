@@ -176,11 +176,18 @@ class LedgerWriter:
                 await asyncio.wait_for(self._wake.wait(), min(left, self.settings.flush_interval_s))
 
     async def _write_all(self) -> bool:
-        """Write batches until nothing waits, then replay the spool; False on a failure."""
+        """Write what waits, then replay the spool; False on a failure.
+
+        Past the first batch, only full batches: the rows that arrived while a batch
+        was written wait for the next wake (a full batch, or `flush_interval_s`).
+        Writing them at once made, under load, a stream of small transactions, each
+        with its own commit and round trip, for the same rows."""
         while self.backlog() and not self._stopping:
             await self._spill_overflow()
             if not await self._write_batch(timeout_s=None):
                 return False
+            if self.backlog() < self.settings.batch_records:
+                break
         if self._stopping or not self.spool.pending():
             return True
         return await self._replay()

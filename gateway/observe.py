@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 from gateway.errors import ApiError
+from gateway.random_hex import RANDOM_HEX
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +136,14 @@ class Observers:
 
 def new_request_id() -> str:
     """A fresh id in api.openai.com's shape: `req_` and 32 hex digits."""
-    return f"req_{secrets.token_hex(16)}"
+    return f"req_{RANDOM_HEX.hex(16)}"
 
 
 def new_outcome_id() -> str:
     """32 hex digits: the clock in nanoseconds, then 64 random bits. Unique like a random id,
     but ids made later sort later, so the ledger's primary-key index grows at its end
     instead of splitting pages all over (`make bench-ledger`: about 40 % less CPU per row)."""
-    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
+    return f"{time.time_ns():016x}{RANDOM_HEX.hex(8)}"
 
 
 @dataclass(slots=True)

@@ -67,7 +67,9 @@ def _undecodable(coding: str, why: str) -> ApiError:
 
 def decoder_for(header: str | None) -> _Decoder | None:
     """The decoder a Content-Encoding header asks for, None for none; a 415 if unsupported."""
-    codings = [c.strip().lower() for c in (header or "").split(",")]
+    if header is None:  # nearly every request: nothing to parse
+        return None
+    codings = [c.strip().lower() for c in header.split(",")]
     codings = [c for c in codings if c not in ("", "identity")]
     if not codings:
         return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,21 +181,15 @@ class Gateway:
         encoding = lean.header(scope, b"content-encoding")
         try:
             async with asyncio.timeout(self.body_timeout_s):
-                body = await read_body(
-                    self._budgeted(scope, receive), encoding, self.max_body_bytes, self._too_large
+                # Each chunk is counted against the process's budget as it arrives.
+                chunks = lean.BodyChunks(
+                    receive, lambda received: self.bodies.reserve(scope, received)
                 )
+                body = await read_body(chunks, encoding, self.max_body_bytes, self._too_large)
         except TimeoutError:
             raise body_too_slow(self.body_timeout_s) from None
         self.bodies.reserve(scope, len(body))  # decoded, it may hold more
         return body
-
-    async def _budgeted(self, scope: Scope, receive: Receive) -> AsyncIterator[bytes]:
-        """The body's chunks as they arrive, each counted against the process's budget."""
-        received = 0
-        async for chunk in lean.body_chunks(receive):
-            received += len(chunk)
-            self.bodies.reserve(scope, received)
-            yield chunk
 
     def _too_large(self, size: int) -> ApiError:
         return ApiError(

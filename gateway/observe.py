@@ -13,10 +13,9 @@ matrix answers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast, runtime_checkable
 
@@ -180,14 +179,9 @@ class Trace:
         if self.first_chunk_s is None:
             self.first_chunk_s = time.perf_counter() - self.started
 
-    @contextlib.contextmanager
-    def upstream(self) -> Iterator[None]:
+    def upstream(self) -> UpstreamTimer:
         """Times the wait for the engine inside, however it ends (a failure took time too)."""
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.upstream_s = time.perf_counter() - started
+        return UpstreamTimer(self)
 
     def _report(self, status: int, error: RefusalInfo | None, end: StreamEnd | None) -> None:
         if self.reported:  # a stream's end can be seen twice (relay, response): once only
@@ -210,6 +204,22 @@ class Trace:
             upstream_s=self.upstream_s,
         )
         self.observers.notify(outcome)
+
+
+class UpstreamTimer:
+    """`Trace.upstream`'s context manager (a class: it is on every forwarded request's path)."""
+
+    __slots__ = ("started", "trace")
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+        self.started = 0.0
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        self.trace.upstream_s = time.perf_counter() - self.started
 
 
 def refusal(error: ApiError) -> RefusalInfo:

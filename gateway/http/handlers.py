@@ -13,9 +13,8 @@ itself (gateway.http.lean), by the app's exception handlers for the rest.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,7 +263,7 @@ class Gateway:
         body = await self.body(scope, receive)
         estimate = estimate_tokens(body)
         headers = await self.count(key, estimate)
-        with errors_carry(headers):
+        with ErrorsCarry(headers):
             with self._refunded_if_refused(key, estimate):  # the engine never saw these
                 typed = route.validator.validate(body)
                 trace.stream = getattr(typed, "stream", None) is True
@@ -318,16 +317,11 @@ class Gateway:
             headers={**headers, "Cache-Control": "no-cache"},
         )
 
-    @contextlib.contextmanager
-    def _refunded_if_refused(self, key: KeyRecord, estimate: int) -> Iterator[None]:
+    def _refunded_if_refused(self, key: KeyRecord, estimate: int) -> RefundIfRefused:
         """A request the gateway refuses before forwarding used no tokens: its estimate goes
         back to the key's bucket (its request still counts against RPM, as on api.openai.com
         a refused request does)."""
-        try:
-            yield
-        except ApiError:
-            self.limiter.settle(key.id, key.rpm, key.tpm, -estimate)
-            raise
+        return RefundIfRefused(self.limiter, key, estimate)
 
     def _settler(self, key: KeyRecord, estimate: int) -> Callable[[Usage | None], None]:
         """Corrects the key's token bucket by what the engine really used, once it is known.
@@ -356,7 +350,7 @@ class Gateway:
             engines = self.health.serving
             model_id = request.path_params.get("model")
             if model_id is not None:
-                with errors_carry(headers):
+                with ErrorsCarry(headers):
                     model = self.model(model_id)
                     trace.model = model.id
                     self.require_serving(model)
@@ -419,14 +413,46 @@ class Gateway:
         return handle
 
 
-@contextlib.contextmanager
-def errors_carry(headers: dict[str, str]) -> Iterator[None]:
-    """Errors raised inside carry `headers` too (every counted answer has the rate-limit ones)."""
-    try:
-        yield
-    except ApiError as error:
-        error.headers = {**headers, **error.headers}
-        raise
+class RefundIfRefused:
+    """On an ApiError inside, gives `estimate` tokens back to the key's bucket."""
+
+    __slots__ = ("estimate", "key", "limiter")
+
+    def __init__(self, limiter: RateLimiter, key: KeyRecord, estimate: int) -> None:
+        self.limiter = limiter
+        self.key = key
+        self.estimate = estimate
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
+    ) -> None:
+        if isinstance(error, ApiError):
+            key = self.key
+            self.limiter.settle(key.id, key.rpm, key.tpm, -self.estimate)
+
+
+class ErrorsCarry:
+    """Errors raised inside carry `headers` too (every counted answer has the rate-limit ones).
+
+    A class rather than a `contextlib.contextmanager`: it is on every request's path, and a
+    generator-based one costs a generator and its frame each time."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
+    ) -> None:
+        if isinstance(error, ApiError):
+            error.headers = {**self.headers, **error.headers}
 
 
 def rewrite(kind: ResponseKind, payload: dict[str, Any], model: Model, typed: Any) -> Any:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
+from gateway import deadlines
 from gateway.errors import ApiError
 from gateway.upstream.http1 import StreamedResponse
 
@@ -29,7 +30,7 @@ class Drain:
         self.expired = False
         self._timer: asyncio.TimerHandle | None = None
         self._streams: set[StreamedResponse] = set()
-        self._waits: set[asyncio.Timeout] = set()
+        self._waits: set[deadlines.Timeout] = set()
 
     def begin(self, drain_s: float) -> None:
         """Start the drain period (once; every connection's shutdown calls this)."""
@@ -65,11 +66,12 @@ class Drain:
 
 
 class BoundedWait:
-    """`asyncio.timeout(None)` registered with the drain; its expiry becomes a 503."""
+    """A timeout without a deadline (gateway.deadlines) registered with the drain; its expiry
+    becomes a 503."""
 
     def __init__(self, drain: Drain) -> None:
         self._drain = drain
-        self._timeout = asyncio.timeout(None)
+        self._timeout = deadlines.timeout(None)
 
     async def __aenter__(self) -> None:
         await self._timeout.__aenter__()

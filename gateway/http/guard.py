@@ -32,6 +32,7 @@ from typing import Any
 import msgspec
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from gateway import deadlines
 from gateway.config import config_path, load_config
 from gateway.errors import ApiError
 from gateway.http.coalesce import CoalescingTransport
@@ -78,7 +79,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.guard = guard_settings()
-        self.header_timer: asyncio.TimerHandle | None = None
+        self.header_timer: deadlines.Deadline | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))
@@ -109,7 +110,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().shutdown()
 
     def arm_header_timer(self) -> None:
-        self.header_timer = self.loop.call_later(self.guard.header_read_s, self.headers_too_slow)
+        wheel = deadlines.for_running_loop()
+        self.header_timer = wheel.call_later(self.guard.header_read_s, self.headers_too_slow)
 
     def cancel_header_timer(self) -> None:
         if self.header_timer is not None:

@@ -12,7 +12,6 @@ itself (gateway.http.lean), by the app's exception handlers for the rest.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from gateway import deadlines
 from gateway.anchors import endpoint_anchor
 from gateway.catalog import IndexedCatalog, Model
 from gateway.config import ROOT
@@ -179,7 +179,7 @@ class Gateway:
         self.bodies.reserve(scope, int(declared) if declared.isdigit() else 0)
         encoding = lean.header(scope, b"content-encoding")
         try:
-            async with asyncio.timeout(self.body_timeout_s):
+            async with deadlines.timeout(self.body_timeout_s):
                 # Each chunk is counted against the process's budget as it arrives.
                 chunks = lean.BodyChunks(
                     receive, lambda received: self.bodies.reserve(scope, received)

@@ -17,6 +17,7 @@ from typing import cast
 
 import httptools
 
+from gateway import deadlines
 from gateway.upstream.http1.errors import BadResponse, ConnectionLost
 
 MAX_HEAD_BYTES = 64 * 1024  # an answer's status line and headers, together
@@ -206,7 +207,7 @@ class Connection(asyncio.Protocol):
 
     async def _wait(self, deadline: float) -> None:
         waiter = self._waiter = self.loop.create_future()
-        timer = self.loop.call_at(deadline, self._timed_out)
+        timer = deadlines.for_running_loop().call_at(deadline, self._timed_out)
         try:
             await waiter
         finally:

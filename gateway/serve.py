@@ -104,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             loop="uvloop",
             http="gateway.http.guard:GuardedHttpToolsProtocol",
             access_log=False,
+            # uvicorn's X-Forwarded-* rewrite of the client address and scheme: nothing here
+            # reads the client address, and the public origin is the configuration's
+            # (gateway.http.public_origin), so it was a layer per request for nothing.
+            proxy_headers=False,
             log_config=dict_config(
                 config.logging.level,
                 config.logging.format,

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gateway.observe import RequestOutcome, Usage
+from gateway.ops.metrics import pid
 from gateway.ops.metrics.labels import ParamLabels
 from generated.validators import BY_ENDPOINT
 
@@ -40,6 +41,9 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 FIRST_CHUNK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 GaugeMode = Literal["livesum", "livemax", "livemin", "livemostrecent"]
+
+
+pid.install()  # as prometheus_client is first used: no metric of this process exists yet
 
 
 def gateway_metrics(models: Iterable[str], keys: Iterable[str]) -> GatewayMetrics:

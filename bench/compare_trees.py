@@ -74,6 +74,8 @@ def start_tree_gateway(tree: Path, index: int, config: Path, workdir: Path) -> S
         GATEWAY_LOG_LEVEL="warning",
         GATEWAY_RPM="100000000",
         GATEWAY_TPM="1000000000000",
+        # A usage ledger of each tree's own (the default's file would be shared by both).
+        GATEWAY_LEDGER_URL=f"sqlite:///{workdir / f'usage-tree{index}.sqlite3'}",
     )
     argv = [sys.executable, "-m", "gateway.serve"]
     # In the tree's own directory: `python -m` puts the working directory before PYTHONPATH.

@@ -2,8 +2,11 @@
 
 Run as `python bench/compare_trees.py OLD_TREE NEW_TREE [...]` (each a directory
 holding a checkout, e.g. `git worktree add /tmp/old <commit>` or `git archive
-<commit> | tar x -C /tmp/old`); `--rounds N`. A benchmark, not a test: it prints
-what it measured and exits 0, non-zero only when it could not measure.
+<commit> | tar x -C /tmp/old`); `--rounds N`. A tree may carry settings of its
+own, `TREE:NAME=VALUE,NAME=VALUE` (environment variables of its gateway):
+`. .:GATEWAY_ACCESS_LOG=off` measures one setting's cost, side by side. A
+benchmark, not a test: it prints what it measured and exits 0, non-zero only
+when it could not measure.
 
 On a shared machine raw throughput moves with whatever else runs; the CPU time
 a gateway process spends per request moves much less, so this is what tells
@@ -61,11 +64,28 @@ class Samples:
     first_chunk_ms: list[float] = field(default_factory=list)
 
 
-def start_tree_gateway(tree: Path, index: int, config: Path, workdir: Path) -> Server:
+@dataclass(frozen=True)
+class Tree:
+    """A checkout and the settings (environment variables) its gateway runs with."""
+
+    label: str
+    path: Path
+    settings: dict[str, str]
+
+
+def tree_argument(text: str) -> Tree:
+    path, _, settings = text.partition(":") if "=" in text else (text, "", "")
+    pairs = [item.partition("=") for item in settings.split(",") if item]
+    if any(not sep or not name for name, sep, _ in pairs):
+        raise argparse.ArgumentTypeError(f"expected TREE[:NAME=VALUE,...], got {text!r}")
+    return Tree(text, Path(path).resolve(), {name: value for name, _, value in pairs})
+
+
+def start_tree_gateway(tree: Tree, index: int, config: Path, workdir: Path) -> Server:
     port = free_port()
     env = dict(
         os.environ,
-        PYTHONPATH=str(tree),
+        PYTHONPATH=str(tree.path),
         GATEWAY_CONFIG=str(config),
         GATEWAY_HOST=HOST,
         GATEWAY_PORT=str(port),
@@ -77,9 +97,10 @@ def start_tree_gateway(tree: Path, index: int, config: Path, workdir: Path) -> S
         # A usage ledger of each tree's own (the default's file would be shared by both).
         GATEWAY_LEDGER_URL=f"sqlite:///{workdir / f'usage-tree{index}.sqlite3'}",
     )
+    env.update(tree.settings)
     argv = [sys.executable, "-m", "gateway.serve"]
     # In the tree's own directory: `python -m` puts the working directory before PYTHONPATH.
-    server = start_server(f"tree{index} gateway", argv, port, env, workdir, cwd=tree)
+    server = start_server(f"tree{index} gateway", argv, port, env, workdir, cwd=tree.path)
     wait_ready(server, raw_request("GET", "/v1/models"))
     return server
 
@@ -117,7 +138,7 @@ def cell(values: list[float], digits: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("trees", nargs="+", type=Path)
+    parser.add_argument("trees", nargs="+", type=tree_argument)
     parser.add_argument("--rounds", type=positive_int, default=6)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="compare-trees-") as tmp:
@@ -128,13 +149,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             servers.append(engine)
             config = write_gateway_config(workdir, engine.port)
             for index, tree in enumerate(args.trees):
-                servers.append(start_tree_gateway(tree.resolve(), index, config, workdir))
-            gateways = list(zip(args.trees, servers[1:], strict=True))
+                servers.append(start_tree_gateway(tree, index, config, workdir))
+            samples = [Samples() for _ in args.trees]
+            gateways = list(zip(samples, servers[1:], strict=True))
             load = LoadGenerator(workdir, "auto")
-            samples = {tree: Samples() for tree in args.trees}
             for index in range(args.rounds):
-                for tree, server in gateways if index % 2 == 0 else gateways[::-1]:
-                    one_round(server, load, samples[tree])
+                for tree_samples, server in gateways if index % 2 == 0 else gateways[::-1]:
+                    one_round(server, load, tree_samples)
             engine_latency = measure_latency(engine.port, 100, 500).median_us / 1000
         except (RuntimeError, OSError, HttpError) as error:
             print(f"could not measure: {error!r}", file=sys.stderr)
@@ -145,8 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"load average at the end: {os.getloadavg()[0]:.2f}; engine alone: {engine_latency:.3f} ms"
     )
-    for tree, s in samples.items():
-        print(f"{tree}:")
+    for tree, s in zip(args.trees, samples, strict=True):
+        print(f"{tree.label}:")
         print(f"  latency, 1 conn (ms):      {cell(s.latency_ms, 3)}")
         print(f"  CPU per request (us):      {cell(s.cpu_per_request_us, 0)}")
         print(f"  CPU per short stream (us): {cell(s.cpu_per_stream_us, 0)}")

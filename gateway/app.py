@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
 
 from gateway.catalog import IndexedCatalog, load_catalog
+from gateway.collector import tuned_for_serving
 from gateway.config import Config, config_path, load_config
 from gateway.errors import ApiError
 from gateway.http.auth import KeyStore
@@ -110,7 +111,8 @@ def build_app(
         if ledger is not None:
             await ledger.start()
         try:
-            yield
+            with tuned_for_serving():  # gateway.collector: measured, says why
+                yield
         finally:
             gateway.observers.flush()  # the last turn's outcomes, before their observers stop
             if metrics is not None:

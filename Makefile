@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR)
 # Tools the tests and the generator start (ruff, python) come from the virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: system-deps install browser-deps regen check-generated serve test lint typecheck bench \
+.PHONY: system-deps install browser-deps wrk regen check-generated serve test lint typecheck bench \
 	bench-validator bench-gateway bench-peers bench-stream bench-soak bench-memory bench-access-log bench-metrics bench-ledger bench-client surface-diff trial-datamodel-codegen \
 	accept-snapshots bump-rehearsal
 
@@ -72,7 +72,18 @@ bench: bench-validator bench-gateway bench-stream
 bench-validator: install
 	$(PYTHON) bench/validator_bench.py
 
-bench-gateway: install
+# wrk is the load generator the README's figures were taken with (the bench falls back
+# to an asyncio client without it); apt-get installs it when missing, as root.
+wrk:
+	@if ! command -v wrk >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+		else \
+			echo "install wrk (e.g. sudo apt-get install wrk)"; exit 1; \
+		fi; \
+	fi
+
+bench-gateway: install wrk
 	$(PYTHON) bench/gateway_bench.py
 
 # This gateway, LiteLLM's proxy and Portkey's gateway in front of one engine (optional,

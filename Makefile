@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: system-deps install browser-deps wrk regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway bench-peers bench-stream bench-soak bench-memory bench-access-log bench-metrics bench-ledger bench-client surface-diff trial-datamodel-codegen \
+	bench-validator bench-gateway bench-peers bench-stream bench-floor bench-soak bench-memory bench-access-log bench-metrics bench-ledger bench-client surface-diff trial-datamodel-codegen \
 	accept-snapshots bump-rehearsal
 
 # redis-server (shared rate-limit tests), chromium (the browser tests), npm (the
@@ -101,6 +101,10 @@ bench-peers: install
 
 bench-stream: install
 	$(PYTHON) bench/stream_bench.py
+
+# The engine, a minimal Python hop and the gateway at one connection (issue 11).
+bench-floor: install
+	$(PYTHON) bench/latency_floor.py
 
 bench-soak: system-deps install
 	$(PYTHON) bench/soak.py

@@ -1,4 +1,4 @@
-"""Reading a ledger the way an operator would, for the ledger's end-to-end tests."""
+"""Reading a ledger the way an operator would, for the ledger's tests; two sample rows."""
 
 from __future__ import annotations
 
@@ -11,8 +11,25 @@ from typing import Any
 
 import psycopg
 
+from gateway.ops.ledger.record import COLUMNS, LedgerRow
+
 Row = dict[str, Any]
 WAIT_S = 30.0
+
+# A row with every column set, and a refusal's (its nulls where nothing was known).
+FULL = LedgerRow("o-full", "req_a", 1_764_600_000.123456, "key", "m", "chat.completions", 200,
+                 True, 12, 34, 5, 0.1 + 0.2, 0.0123456789, None, None, None, "done",
+                 987654321)  # fmt: skip
+REFUSED = LedgerRow("o-error", "req_b", 1_764_600_001.5, None, None, "chat.completions", 400,
+                    False, None, None, None, 1e-6, None, "invalid_request_error",
+                    "messages[0].role", "invalid_value", None, None)  # fmt: skip
+
+
+def read_rows(path: Path) -> list[tuple[object, ...]]:
+    """A SQLite ledger's rows as value tuples in column order, by outcome id."""
+    with closing(sqlite3.connect(path)) as connection:
+        query = f"SELECT {', '.join(COLUMNS)} FROM usage_ledger ORDER BY outcome_id"
+        return connection.execute(query).fetchall()
 
 
 def sqlite_rows(path: Path) -> list[Row]:

@@ -9,28 +9,15 @@ import signal
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import closing
 from pathlib import Path
 
 import pytest
+from ledger_rows import FULL, REFUSED, read_rows
 
 from gateway.ops.ledger.process import LedgerProcessError, ProcessStore
-from gateway.ops.ledger.record import COLUMNS, LedgerRow
 from gateway.ops.ledger.store import open_store
 
-FULL = LedgerRow("o-full", "req_a", 1_764_600_000.123456, "key", "m", "chat.completions", 200,
-                 True, 12, 34, 5, 0.1 + 0.2, 0.0123456789, None, None, None, "done",
-                 987654321)  # fmt: skip
-REFUSED = LedgerRow("o-error", "req_b", 1_764_600_001.5, None, None, "chat.completions", 400,
-                    False, None, None, None, 1e-6, None, "invalid_request_error",
-                    "messages[0].role", "invalid_value", None, None)  # fmt: skip
 EXIT_WAIT_S = 10.0
-
-
-def read_rows(path: Path) -> list[tuple[object, ...]]:
-    with closing(sqlite3.connect(path)) as connection:
-        query = f"SELECT {', '.join(COLUMNS)} FROM usage_ledger ORDER BY outcome_id"
-        return connection.execute(query).fetchall()
 
 
 def process_store(path: Path) -> ProcessStore:

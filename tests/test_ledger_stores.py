@@ -4,28 +4,13 @@ booleans as 0/1), a retried batch written once."""
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
+from ledger_rows import FULL, REFUSED, read_rows
+
 from gateway.observe import new_outcome_id
-from gateway.ops.ledger.record import COLUMNS, LedgerRow
 from gateway.ops.ledger.schema import SQLITE_ROWS_PER_STATEMENT
 from gateway.ops.ledger.sqlite import SqliteStore
-
-FULL = LedgerRow("o-full", "req_a", 1_764_600_000.123456, "key", "m", "chat.completions", 200,
-                 True, 12, 34, 5, 0.1 + 0.2, 0.0123456789, None, None, None, "done",
-                 987654321)  # fmt: skip
-REFUSED = LedgerRow("o-error", "req_b", 1_764_600_001.5, None, None, "chat.completions", 400,
-                    False, None, None, None, 1e-6, None, "invalid_request_error",
-                    "messages[0].role", "invalid_value", None, None)  # fmt: skip
-
-
-def read_rows(path: Path) -> list[tuple[object, ...]]:
-    with closing(sqlite3.connect(path)) as connection:
-        return connection.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM usage_ledger ORDER BY outcome_id"
-        ).fetchall()
 
 
 def test_every_column_reads_back_from_sqlite_exactly_as_written(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ about 6 % of its CPU); with the start-up objects frozen, 374 ms for 31,713
 So, once started: the start-up objects are frozen (`gc.freeze`: never examined
 again) and the first generation's threshold is 10,000, which in-flight
 requests do not reach. Cyclic garbage is still collected, just less often.
-Both are undone when the app stops.
+Both are undone when the app stops (the freeze only if nothing was frozen
+before: `gc.unfreeze` cannot tell whose objects it would release).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ YOUNG_THRESHOLD = 10_000
 @contextlib.contextmanager
 def tuned_for_serving() -> Iterator[None]:
     previous = gc.get_threshold()
+    frozen_before = gc.get_freeze_count()
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, previous[1], previous[2])
@@ -36,4 +38,5 @@ def tuned_for_serving() -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*previous)
-        gc.unfreeze()
+        if not frozen_before:  # `unfreeze` is all or nothing: others' frozen objects stay
+            gc.unfreeze()

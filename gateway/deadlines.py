@@ -127,7 +127,7 @@ class Timeout:
     def __init__(self, wheel: Deadlines, when: float | None) -> None:
         self._wheel = wheel
         self._when = when
-        self._deadline: Deadline | None = None
+        self._deadline: Deadline | asyncio.Handle | None = None  # cancel() either way
         self._task: asyncio.Task[object] | None = None
         self._cancelling = 0
         self._expired = False
@@ -146,9 +146,8 @@ class Timeout:
         self._when = when
         if when is None or self._task is None:
             return
-        if when <= self._wheel.loop.time():
-            self._deadline = None
-            self._wheel.loop.call_soon(self._on_timeout)
+        if when <= self._wheel.loop.time():  # as asyncio's: past, so expired at the next turn
+            self._deadline = self._wheel.loop.call_soon(self._on_timeout)
         else:
             self._deadline = self._wheel.call_at(when, self._on_timeout)
 

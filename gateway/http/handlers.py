@@ -413,7 +413,26 @@ class Gateway:
         return handle
 
 
-class RefundIfRefused:
+class _OnRefusal:
+    """A context manager that acts on an ApiError raised inside and lets it go on up.
+
+    A class rather than a `contextlib.contextmanager`: it is on every request's path, and a
+    generator-based one costs a generator and its frame each time."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        if isinstance(error, ApiError):
+            self.refused(error)
+
+    def refused(self, error: ApiError) -> None:
+        raise NotImplementedError
+
+
+class RefundIfRefused(_OnRefusal):
     """On an ApiError inside, gives `estimate` tokens back to the key's bucket."""
 
     __slots__ = ("estimate", "key", "limiter")
@@ -423,36 +442,20 @@ class RefundIfRefused:
         self.key = key
         self.estimate = estimate
 
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
-    ) -> None:
-        if isinstance(error, ApiError):
-            key = self.key
-            self.limiter.settle(key.id, key.rpm, key.tpm, -self.estimate)
+    def refused(self, error: ApiError) -> None:
+        self.limiter.settle(self.key.id, self.key.rpm, self.key.tpm, -self.estimate)
 
 
-class ErrorsCarry:
-    """Errors raised inside carry `headers` too (every counted answer has the rate-limit ones).
-
-    A class rather than a `contextlib.contextmanager`: it is on every request's path, and a
-    generator-based one costs a generator and its frame each time."""
+class ErrorsCarry(_OnRefusal):
+    """Errors raised inside carry `headers` too (every counted answer has the rate-limit ones)."""
 
     __slots__ = ("headers",)
 
     def __init__(self, headers: dict[str, str]) -> None:
         self.headers = headers
 
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
-    ) -> None:
-        if isinstance(error, ApiError):
-            error.headers = {**self.headers, **error.headers}
+    def refused(self, error: ApiError) -> None:
+        error.headers = {**self.headers, **error.headers}
 
 
 def rewrite(kind: ResponseKind, payload: dict[str, Any], model: Model, typed: Any) -> Any:

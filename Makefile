@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: system-deps install browser-deps wrk regen check-generated serve test lint typecheck bench \
-	bench-validator bench-gateway bench-peers bench-stream bench-floor bench-soak bench-memory bench-access-log bench-metrics bench-ledger bench-client surface-diff trial-datamodel-codegen \
+	bench-validator bench-gateway bench-peers bench-stream bench-floor bench-in-process bench-soak bench-memory bench-access-log bench-metrics bench-ledger bench-client surface-diff trial-datamodel-codegen \
 	accept-snapshots bump-rehearsal
 
 # redis-server (shared rate-limit tests), chromium (the browser tests), npm (the
@@ -105,6 +105,11 @@ bench-stream: install
 # The engine, a minimal Python hop and the gateway at one connection (issue 11).
 bench-floor: install
 	$(PYTHON) bench/latency_floor.py
+
+# The gateway's own CPU per request in one process, without sockets: the protocol alone,
+# the app with its operations off and on (issue 11).
+bench-in-process: install
+	$(PYTHON) bench/in_process.py
 
 bench-soak: system-deps install
 	$(PYTHON) bench/soak.py

@@ -132,7 +132,12 @@ class Target:
 
     def __init__(self, app: ASGIApp | Callable[[], ASGIApp], factory: bool) -> None:
         self.config = uvicorn.Config(
-            app, factory=factory, log_config=None, access_log=False, lifespan="on"
+            app,
+            factory=factory,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,  # as gateway.serve runs it
         )
         self.config.load()
         self.lifespan = LifespanOn(self.config)

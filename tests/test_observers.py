@@ -44,10 +44,21 @@ def wait_for(observed_gateway: Any, count: int) -> list[JSON]:
 
 
 def observed(observed_gateway: Any, requests: Callable[[], object], count: int = 1) -> list[JSON]:
-    """The outcomes of `requests` (`count` of them), each reported exactly once."""
-    before = len(recorded(observed_gateway))
+    """The outcomes of `requests` (`count` of them), each reported exactly once.
+
+    A sentinel request before and after: outcomes are delivered in order, after their
+    answers, so once the first sentinel's is recorded no earlier test's can still come;
+    the second one's shows that nothing more came after the awaited `count`."""
+    before = len(sentinel_outcome(observed_gateway))
     requests()
     wait_for(observed_gateway, before + count)
+    lines = sentinel_outcome(observed_gateway)
+    assert len(lines) == before + count + 1, lines[before:]
+    return lines[before:-1]
+
+
+def sentinel_outcome(observed_gateway: Any) -> list[JSON]:
+    """What is recorded once a refused request's outcome is (it ends the list)."""
     sentinel = httpx.post(
         f"{observed_gateway.server.url}/v1/embeddings",
         json={"model": "embed-model", "input": "x"},
@@ -55,10 +66,13 @@ def observed(observed_gateway: Any, requests: Callable[[], object], count: int =
         timeout=20,
     )
     assert sentinel.status_code == 401
-    lines = wait_for(observed_gateway, before + count + 1)
-    assert len(lines) == before + count + 1, lines[before:]
-    assert (lines[-1]["endpoint"], lines[-1]["status"]) == ("embeddings", 401), lines[before:]
-    return lines[before:-1]
+    request_id = sentinel.headers["x-request-id"]
+    deadline = time.monotonic() + WAIT_S
+    while not (lines := recorded(observed_gateway)) or lines[-1]["request_id"] != request_id:
+        assert time.monotonic() < deadline, f"no outcome for {request_id}: {lines[-5:]}"
+        time.sleep(0.02)
+    assert (lines[-1]["endpoint"], lines[-1]["status"]) == ("embeddings", 401)
+    return lines
 
 
 def user(text: str) -> list[JSON]:

@@ -5,11 +5,8 @@ its body (or a stream's chunk) at the next message, in the same turn of the
 event loop: two system calls, and on loopback the first one also wakes the
 client, which then wakes again for the body. The writes one turn makes are
 joined here and handed to the real transport once, at the end of that turn
-(`loop.call_soon`), before anything else can be read or written, or earlier
-by `flush()`: the guarded protocol (gateway.http.guard) flushes as soon as a
-body message is sent, so an answer's head and body still go out in one write
-but nothing else the turn does delays them. The bytes and their order are
-unchanged, only the number of writes drops.
+(`loop.call_soon`), before anything else can be read or written: the bytes
+and their order are unchanged, only the number of writes drops.
 
 Closing flushes first, so an answer written just before the connection is
 closed (the guard's 408/503, `connection: close`) is still sent; aborting

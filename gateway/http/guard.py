@@ -13,11 +13,7 @@ subclass adds, per process:
   microseconds, not for the client's patience;
 - malformed HTTP answered 400 in the envelope (uvicorn's is plain text);
 - one write per turn of the event loop (`gateway.http.coalesce`): a response's
-  head goes out with its body, not in a system call of its own; each body
-  message (an answer's body, a stream's chunk) goes out as it is sent, not at
-  the end of the turn, so what the turn does after it (the outcome's report,
-  the app's unwinding, the engine's next bytes) is not part of the client's
-  wait;
+  head goes out with its body, not in a system call of its own;
 - the start of the shutdown drain (see `gateway.http.drain`): uvicorn asks every
   connection to shut down when it gets SIGTERM, in each worker process.
 
@@ -30,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +40,6 @@ from gateway.http.drain import DRAIN
 from gateway.observe import new_request_id
 
 log = logging.getLogger("gateway.http")
-SendEvent = Callable[[Any], Coroutine[Any, Any, None]]  # uvicorn's cycle's `send`
 
 
 @dataclass(frozen=True)
@@ -86,11 +80,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.guard = guard_settings()
         self.header_timer: deadlines.Deadline | None = None
-        self.writes: CoalescingTransport | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self.writes = CoalescingTransport(transport, self.loop)
-        super().connection_made(self.writes)
+        super().connection_made(CoalescingTransport(transport, self.loop))
         if len(self.connections) > self.guard.max_connections:
             log.warning("connection refused: %d connections are open", self.guard.max_connections)
             self.refuse(too_many_connections())
@@ -104,12 +96,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.cancel_header_timer()
-        previous = self.cycle
         super().on_headers_complete()
-        if self.cycle is not previous and self.writes is not None:  # a new request's cycle
-            # Its task has not run yet: the app will get this `send`.
-            send = flushing(self.cycle.send, self.writes)
-            self.cycle.send = send  # type: ignore[method-assign,assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.cancel_header_timer()
@@ -147,17 +134,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(error_bytes(error, self.guard.docs_url))
             self.transport.close()
-
-
-def flushing(send: SendEvent, writes: CoalescingTransport) -> SendEvent:
-    """`send`, writing what is pending once a body message is sent (the head goes with it)."""
-
-    async def send_now(message: Any) -> None:
-        await send(message)
-        if message["type"] == "http.response.body":
-            writes.flush()
-
-    return send_now
 
 
 def too_many_connections() -> ApiError:

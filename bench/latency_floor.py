@@ -11,17 +11,28 @@ on. Printed per target: the median latency, what it adds to the engine's, and
 the CPU its front process spent per request. What the minimal hop adds is
 about as little as a hop written in Python on uvloop can add on the machine;
 the gateway's distance from it is what its own layers cost at one connection.
-A benchmark, not a test: exit 0 whatever it measured.
+Printed first, the machine's own price of a hop: the round trip of one byte
+between two processes over a socket pair (each blocked until the other
+answers), with the CPUs otherwise idle, then with a busy loop at the lowest
+priority on each CPU keeping them from idling. On a virtual machine an idle
+virtual CPU halts, and waking it costs the host a round trip of its own: the
+difference is what each wake-up costs, and a hop adds two to every request
+(to the engine and back). A benchmark, not a test: exit 0 whatever it measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import cast
 
@@ -50,6 +61,57 @@ from gateway.upstream.http1 import Http1Client
 
 HOP = "minimal hop"
 WARMUP = 200
+PING_PONGS = 20_000
+SPIN = "import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end: pass"
+
+
+def round_trip_us(count: int = PING_PONGS) -> float:
+    """The median round trip of one byte to a child process and back, in µs."""
+    ours, theirs = socket.socketpair()
+    child = os.fork()
+    if child == 0:  # the echo: until its end of the pair closes
+        ours.close()
+        while data := theirs.recv(64):
+            theirs.send(data)
+        os._exit(0)
+    theirs.close()
+    try:
+        times = []
+        for _ in range(count):
+            start = time.perf_counter_ns()
+            ours.send(b"x")
+            ours.recv(64)
+            times.append(time.perf_counter_ns() - start)
+    finally:
+        ours.close()
+        os.waitpid(child, 0)
+    return statistics.median(times) / 1000
+
+
+@contextmanager
+def cpus_kept_busy() -> Iterator[None]:
+    """One busy loop per CPU at the lowest priority (bounded to a minute each)."""
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", SPIN], preexec_fn=lambda: os.nice(19))
+        for _ in range(os.cpu_count() or 1)
+    ]
+    try:
+        time.sleep(0.2)
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def print_wake_up_cost() -> None:
+    idle = round_trip_us()
+    with cpus_kept_busy():
+        busy = round_trip_us()
+    print(
+        f"process round trip: {idle:.1f} us with idle CPUs, {busy:.1f} us with busy ones "
+        f"(a wake-up from idle: ~{(idle - busy) / 2:.0f} us)"
+    )
 
 
 class MinimalHop(asyncio.Protocol):
@@ -112,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port, engine_port = args.hop
         uvloop.run(serve_hop(port, f"http://{HOST}:{engine_port}{PATH}"))
         return 0
+    print_wake_up_cost()
     with (
         tempfile.TemporaryDirectory(prefix="latency-floor-") as tmp,
         running_servers(Path(tmp)) as servers,

@@ -40,6 +40,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import msgspec
 import uvicorn
@@ -172,16 +173,8 @@ def gateway_app(environment: dict[str, str]) -> Callable[[], ASGIApp]:
     """create_app, with `environment`'s overrides in force while it reads the configuration."""
 
     def build() -> ASGIApp:
-        saved = {name: os.environ.get(name) for name in environment}
-        os.environ.update(environment)
-        try:
+        with mock.patch.dict(os.environ, environment):
             return create_app()
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
     return build
 
@@ -229,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["GATEWAY_METRICS_PORT"] = ""
         log_access_to(workdir / "access.log")
         off = {"GATEWAY_LEDGER_URL": "", "GATEWAY_ACCESS_LOG": "off"}
-        on = {"GATEWAY_LEDGER_URL": f"sqlite:///{workdir / 'usage.sqlite3'}"}
-        on["GATEWAY_ACCESS_LOG"] = "json"
+        on = {
+            "GATEWAY_LEDGER_URL": f"sqlite:///{workdir / 'usage.sqlite3'}",
+            "GATEWAY_ACCESS_LOG": "json",
+        }
         targets = {
             PROTOCOL: Target(protocol_only_app, factory=False),
             OPS_OFF: Target(gateway_app(off), factory=True),
